@@ -1,0 +1,163 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Chain is the Bitcoin chain a network runs.
+// +kubebuilder:validation:Enum=regtest;signet;testnet4
+type Chain string
+
+const (
+	// Regtest is a private chain whose blocks the network mines itself.
+	Regtest Chain = "regtest"
+	// Signet is the public signet test chain.
+	Signet Chain = "signet"
+	// Testnet4 is the public test chain of Bitcoin Core 28 and later.
+	Testnet4 Chain = "testnet4"
+)
+
+// DefaultImage is the Bitcoin Core image a network runs unless spec.image says otherwise.
+// Keep it in step with the +kubebuilder:default marker on spec.image and with the chart's
+// values.yaml.
+const DefaultImage = "bitcoin/bitcoin:28.1"
+
+// BitcoinNetworkSpec is the network the user asks for.
+type BitcoinNetworkSpec struct {
+	// Nodes is the number of bitcoind nodes. 0 keeps the network's objects but runs no node.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +required
+	Nodes int32 `json:"nodes"`
+
+	// Secret is the name of a Secret in the network's namespace that holds the nodes' RPC
+	// credentials, of type kubernetes.io/basic-auth with the keys username and password.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	Secret string `json:"secret,omitempty"`
+
+	// Image is the Bitcoin Core container image. It must have bitcoind and bitcoin-cli on its
+	// PATH; the nodes run as UID and GID 101.
+	// +kubebuilder:default="bitcoin/bitcoin:28.1"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Chain is the Bitcoin chain the nodes run: regtest, signet or testnet4. It cannot be
+	// changed once set.
+	// +kubebuilder:default=regtest
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="chain is immutable: create a new network for another chain"
+	// +optional
+	Chain Chain `json:"chain,omitempty"`
+
+	// Resources are the bitcoind container's compute resources. When unset, each node
+	// requests 100m CPU and 256Mi memory.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Storage is the size of each node's persistent volume for its data directory. The 1Gi
+	// default suits regtest; signet and testnet4 need several gigabytes. It cannot be changed
+	// once set: a StatefulSet's volume claim templates are immutable.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage is immutable: the StatefulSet's volume claim templates cannot change"
+	// +optional
+	Storage *resource.Quantity `json:"storage,omitempty"`
+}
+
+// BitcoinNetworkNode is one node of a network as its pod shows it.
+type BitcoinNetworkNode struct {
+	// Ordinal is the node's index, 0 to nodes-1, the ordinal of its StatefulSet pod.
+	Ordinal int32 `json:"ordinal"`
+	// Ready is true when bitcoind answers RPC requests (the pod's Ready condition).
+	Ready bool `json:"ready"`
+	// IP is the pod's IP address, empty until the pod has one.
+	IP string `json:"ip"`
+	// NodeName is the name of the node's pod.
+	NodeName string `json:"nodeName"`
+	// DNSName is the node's name in cluster DNS, <pod>.<headless service>.<namespace>.svc.
+	DNSName string `json:"dnsName"`
+}
+
+// BitcoinNetworkStatus is the network as the operator last observed it. Several
+// controllers write it with server-side apply, each under its own field manager and
+// owning its own fields and condition types; see the README's design section.
+type BitcoinNetworkStatus struct {
+	// ObservedGeneration is the generation of the spec that the network's objects were
+	// last applied for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Replicas is the number of node pods that exist.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// ReadyNodes is the number of nodes that are ready.
+	// +optional
+	ReadyNodes int32 `json:"readyNodes,omitempty"`
+
+	// Selector is the label selector of the nodes' pods, for the scale subresource.
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// Nodes lists the nodes that have a pod, in ordinal order.
+	// +listType=map
+	// +listMapKey=ordinal
+	// +optional
+	Nodes []BitcoinNetworkNode `json:"nodes,omitempty"`
+
+	// Conditions are the network's conditions: Available (every requested node is ready)
+	// and Degraded (something needs the user's attention; the message says what).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Condition types of a BitcoinNetwork.
+const (
+	// ConditionAvailable is True when as many nodes are ready as spec.nodes asks for.
+	ConditionAvailable = "Available"
+	// ConditionDegraded is True when the network cannot be brought to its spec without
+	// the user's help.
+	ConditionDegraded = "Degraded"
+)
+
+// BitcoinNetwork is a network of Bitcoin Core nodes, one StatefulSet pod each.
+//
+// The name becomes part of the StatefulSet's name (<name>-sts), the headless Service's
+// (<name>-svc) and every pod's; the StatefulSet controller labels each pod with
+// "<name>-sts-<hash of up to 10 characters>", which must fit in 63 characters.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.nodes,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=btcnet,categories=bitcoin
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.spec.nodes`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyNodes`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 48",message="metadata.name must be at most 48 characters: the StatefulSet <name>-sts labels its pods with <name>-sts-<hash of up to 10 characters>, which must fit in 63"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter), since the headless Service <name>-svc must be one"
+type BitcoinNetwork struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   BitcoinNetworkSpec   `json:"spec"`
+	Status BitcoinNetworkStatus `json:"status,omitempty"`
+}
+
+// BitcoinNetworkList is a list of BitcoinNetworks.
+// +kubebuilder:object:root=true
+type BitcoinNetworkList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BitcoinNetwork `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BitcoinNetwork{}, &BitcoinNetworkList{})
+}

@@ -1,0 +1,50 @@
+package controller
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
+)
+
+// NewScheme returns a scheme with the Kubernetes types and the BitcoinNetwork API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(bitcoinv1alpha1.AddToScheme(s))
+	return s
+}
+
+// CacheOptions limits the manager's cache to what the operator reads: the namespaces
+// of WATCH_NAMESPACE (empty: all; otherwise a comma-separated list, as OLM sets it),
+// and of the pods, StatefulSets and Services only those the operator rendered, so that
+// a cluster's other pods cost it no memory. Pods lose their managedFields, which
+// nothing reads; StatefulSets and Services keep theirs for no-op detection.
+func CacheOptions(watchNamespace string) cache.Options {
+	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
+	opts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:         {Label: ours, Transform: cache.TransformStripManagedFields()},
+			&appsv1.StatefulSet{}: {Label: ours},
+			&corev1.Service{}:     {Label: ours},
+		},
+	}
+	for _, ns := range strings.Split(watchNamespace, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			if opts.DefaultNamespaces == nil {
+				opts.DefaultNamespaces = map[string]cache.Config{}
+			}
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}

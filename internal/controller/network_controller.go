@@ -1,0 +1,172 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
+)
+
+// NetworkReconciler makes a network's StatefulSet and headless Service what the chart
+// renders for its spec, and reports in the Degraded condition what keeps it from that.
+type NetworkReconciler struct {
+	client.Client
+	// APIReader reads users' Secrets, which the cache holds as metadata only.
+	APIReader client.Reader
+	Renderer  *render.Renderer
+	Recorder  recorder.EventRecorder
+}
+
+// networkStatus is the part of the status the network reconciler owns.
+type networkStatus struct {
+	ObservedGeneration int64              `json:"observedGeneration"`
+	Conditions         []metav1.Condition `json:"conditions"`
+}
+
+// +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one network's children to its spec.
+func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	network := &bitcoinv1alpha1.BitcoinNetwork{}
+	if err := r.Get(ctx, req.NamespacedName, network); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	logger := log.FromContext(ctx).WithValues("generation", network.Generation, "resourceVersion", network.ResourceVersion)
+	ctx = log.IntoContext(ctx, logger)
+
+	// Once deletion has started, the garbage collector removes the children; applying
+	// them now would recreate what it just deleted.
+	if !network.DeletionTimestamp.IsZero() {
+		logger.V(1).Info("Network is being deleted; leaving its objects to the garbage collector")
+		return ctrl.Result{}, nil
+	}
+	logger.V(1).Info("Reconciling network")
+
+	secretProblem, err := r.checkSecret(ctx, network)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	applyErr := r.applyChildren(ctx, network)
+	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, secretProblem, applyErr))
+}
+
+// applyChildren renders the chart for the network and applies what changed.
+func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) error {
+	objs, err := r.Renderer.Render(network)
+	if err != nil {
+		return reconcile.TerminalError(err)
+	}
+	owner := controllerReference(network)
+	objs.Service.WithOwnerReferences(owner)
+	objs.StatefulSet.WithOwnerReferences(owner)
+
+	svc := &corev1.Service{}
+	result, err := applyIfChanged(ctx, r.Client, keyOf(network, objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
+	if err != nil {
+		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
+	}
+	r.recordApplied(ctx, network, "Service", *objs.Service.Name, result)
+
+	sts := &appsv1.StatefulSet{}
+	result, err = applyIfChanged(ctx, r.Client, keyOf(network, objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
+	if err != nil {
+		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
+	}
+	if result == updated && sts.Spec.Replicas != nil && *sts.Spec.Replicas != network.Spec.Nodes {
+		log.FromContext(ctx).Info("Scaled", "statefulSet", sts.Name, "from", *sts.Spec.Replicas, "to", network.Spec.Nodes)
+		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Scaled", "Scale",
+			"Scaled StatefulSet %s from %d to %d nodes", sts.Name, *sts.Spec.Replicas, network.Spec.Nodes)
+		return nil
+	}
+	r.recordApplied(ctx, network, "StatefulSet", *objs.StatefulSet.Name, result)
+	return nil
+}
+
+func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, kind, name string, result applyResult) {
+	switch result {
+	case created:
+		log.FromContext(ctx).Info("Created", "kind", kind, "name", name)
+		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Created", "Create", "Created %s %s", kind, name)
+	case updated:
+		log.FromContext(ctx).Info("Updated", "kind", kind, "name", name)
+		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Updated", "Update",
+			"Updated %s %s to match the network's spec", kind, name)
+	}
+}
+
+// updateStatus writes the network reconciler's part of the status if it changed:
+// Degraded says what keeps the network from its spec, and observedGeneration moves on
+// once the children were applied for the current spec.
+func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, secretProblem *problem, applyErr error) error {
+	observed := network.Generation
+	var degraded metav1.Condition
+	switch {
+	case applyErr != nil:
+		observed = network.Status.ObservedGeneration
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", applyErr.Error())
+	case secretProblem != nil:
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, secretProblem.reason, secretProblem.message)
+	default:
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionFalse, "Reconciled",
+			"The network's objects match its spec")
+	}
+	changed := conditionChanged(network, degraded)
+	if network.Status.ObservedGeneration == observed && !changed {
+		return nil
+	}
+	if changed && degraded.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(network, nil, corev1.EventTypeWarning, degraded.Reason, "Reconcile", "%s", degraded.Message)
+	}
+	status := networkStatus{ObservedGeneration: observed, Conditions: []metav1.Condition{degraded}}
+	if err := applyStatus(ctx, r.Client, network, networkStatusOwner, status); err != nil {
+		return fmt.Errorf("failed to update the network's status: %w", err)
+	}
+	return nil
+}
+
+// SetupWithManager watches networks, the objects they own and the Secrets they name.
+func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("bitcoinnetwork").
+		WithOptions(opts).
+		// Only spec changes: the status the reconcilers write themselves is no reason
+		// to render again.
+		For(&bitcoinv1alpha1.BitcoinNetwork{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A StatefulSet's status changes with every pod; only its spec and metadata
+		// are ours to restore.
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Service{}).
+		// Users' Secrets carry no label of ours: watch their metadata only, and map a
+		// Secret to the networks that name it.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.networksNamingSecret)).
+		Complete(r)
+}
+
+func keyOf(network *bitcoinv1alpha1.BitcoinNetwork, name *string) types.NamespacedName {
+	return types.NamespacedName{Namespace: network.Namespace, Name: *name}
+}

@@ -1,0 +1,109 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+// nodeStatus is the part of the status the status reconciler owns.
+type nodeStatus struct {
+	Replicas   int32                                `json:"replicas"`
+	ReadyNodes int32                                `json:"readyNodes"`
+	Selector   string                               `json:"selector"`
+	Nodes      []bitcoinv1alpha1.BitcoinNetworkNode `json:"nodes"`
+	Conditions []metav1.Condition                   `json:"conditions"`
+}
+
+// observeNodes builds the status of a network's nodes from its StatefulSet (nil when
+// it does not exist yet) and the pods carrying the network's label. Only pods that the
+// StatefulSet controls count.
+func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulSet, pods []corev1.Pod) nodeStatus {
+	s := nodeStatus{Nodes: []bitcoinv1alpha1.BitcoinNetworkNode{}}
+	if sts != nil {
+		if sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector); err == nil {
+			s.Selector = sel.String()
+		}
+		for i := range pods {
+			if node, ok := observeNode(network, sts, &pods[i]); ok {
+				s.Nodes = append(s.Nodes, node)
+			}
+		}
+	}
+	slices.SortFunc(s.Nodes, func(a, b bitcoinv1alpha1.BitcoinNetworkNode) int { return int(a.Ordinal - b.Ordinal) })
+	s.Replicas = int32(len(s.Nodes))
+	for _, n := range s.Nodes {
+		if n.Ready {
+			s.ReadyNodes++
+		}
+	}
+	s.Conditions = []metav1.Condition{available(network, s.ReadyNodes)}
+	return s
+}
+
+// observeNode describes one pod of the StatefulSet as a node: its ordinal is the
+// suffix the StatefulSet controller gives the pod's name, its DNS name comes from the
+// headless Service the StatefulSet names.
+func observeNode(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulSet, pod *corev1.Pod) (bitcoinv1alpha1.BitcoinNetworkNode, bool) {
+	suffix, ok := strings.CutPrefix(pod.Name, sts.Name+"-")
+	ordinal, err := strconv.ParseInt(suffix, 10, 32)
+	if !ok || err != nil || !metav1.IsControlledBy(pod, sts) {
+		return bitcoinv1alpha1.BitcoinNetworkNode{}, false
+	}
+	return bitcoinv1alpha1.BitcoinNetworkNode{
+		Ordinal:  int32(ordinal),
+		Ready:    podReady(pod),
+		IP:       pod.Status.PodIP,
+		NodeName: pod.Name,
+		DNSName:  fmt.Sprintf("%s.%s.%s.svc", pod.Name, sts.Spec.ServiceName, network.Namespace),
+	}, true
+}
+
+// podReady tells whether the pod's readiness probe (bitcoind answering RPC) passes. A
+// pod that is being deleted is on its way out and no longer counts.
+func podReady(pod *corev1.Pod) bool {
+	if pod.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// available is True when as many nodes are ready as the spec asks for; so also for a
+// network of 0 nodes.
+func available(network *bitcoinv1alpha1.BitcoinNetwork, ready int32) metav1.Condition {
+	want := network.Spec.Nodes
+	if ready == want {
+		return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionTrue, "NodesReady",
+			fmt.Sprintf("%d of %d nodes are ready", ready, want))
+	}
+	return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionFalse, "NodesNotReady",
+		fmt.Sprintf("%d of %d nodes are ready", ready, want))
+}
+
+// changedFrom tells whether s differs from what the network's status shows.
+func (s *nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
+	cur := &network.Status
+	return cur.Replicas != s.Replicas || cur.ReadyNodes != s.ReadyNodes || cur.Selector != s.Selector ||
+		!equality.Semantic.DeepEqual(nonNil(cur.Nodes), s.Nodes) ||
+		slices.ContainsFunc(s.Conditions, func(c metav1.Condition) bool { return conditionChanged(network, c) })
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,31 @@
+package controller
+
+import (
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+// Field managers: the network reconciler applies the children under fieldOwner; each
+// reconciler applies its own part of the status under its own manager, so that
+// server-side apply keeps their fields apart (see the README's design section).
+const (
+	fieldOwner         = "bitcoin-operator"
+	networkStatusOwner = "bitcoin-operator-network"
+	nodeStatusOwner    = "bitcoin-operator-status"
+	networkKind        = "BitcoinNetwork"
+)
+
+// controllerReference makes the network the controller of an object, so that the
+// garbage collector deletes the object with the network and a foreground deletion
+// waits for it (blockOwnerDeletion, which needs update on bitcoinnetworks/finalizers
+// where the OwnerReferencesPermissionEnforcement admission plugin is on).
+func controllerReference(n *bitcoinv1alpha1.BitcoinNetwork) *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(bitcoinv1alpha1.GroupVersion.String()).
+		WithKind(networkKind).
+		WithName(n.Name).
+		WithUID(n.UID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}

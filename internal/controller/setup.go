@@ -1,0 +1,44 @@
+// Package controller holds the operator's reconcilers: the network reconciler applies
+// what the chart renders for a network, the status reconciler reports its nodes.
+package controller
+
+import (
+	"context"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
+)
+
+// Options tune the reconcilers.
+type Options struct {
+	// MaxConcurrentReconciles is how many networks each reconciler works on at once.
+	MaxConcurrentReconciles int
+}
+
+// Setup registers the cache indexes and every reconciler with the manager. The
+// operator's main and the tests wire the operator through it alike.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	renderer, err := render.NewRenderer()
+	if err != nil {
+		return err
+	}
+	if err := setupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	network := &NetworkReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Renderer:  renderer,
+		Recorder:  mgr.GetEventRecorder("bitcoin-operator"),
+	}
+	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
+		return err
+	}
+	return (&StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, opts.controllerOptions())
+}
+
+func (o Options) controllerOptions() controller.Options {
+	return controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
+}

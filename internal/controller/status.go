@@ -1,0 +1,61 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+// applyStatus server-side applies one reconciler's part of a network's status through
+// the status subresource. status holds exactly the fields that manager owns: a field it
+// leaves out is removed, and the fields and condition types of the other managers stay.
+func applyStatus(ctx context.Context, c client.Client, n *bitcoinv1alpha1.BitcoinNetwork, manager string, status any) error {
+	data, err := json.Marshal(status)
+	if err != nil {
+		return err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": bitcoinv1alpha1.GroupVersion.String(),
+		"kind":       networkKind,
+		"metadata":   map[string]any{"name": n.Name, "namespace": n.Namespace},
+		"status":     fields,
+	}}
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(manager), client.ForceOwnership)
+}
+
+// condition returns a condition of the network's current generation. It keeps the
+// LastTransitionTime of the network's existing condition of that type when the status
+// did not change, as meta.SetStatusCondition would.
+func condition(n *bitcoinv1alpha1.BitcoinNetwork, typ string, status metav1.ConditionStatus, reason, message string) metav1.Condition {
+	c := metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: n.Generation,
+		LastTransitionTime: metav1.Now(),
+	}
+	if old := meta.FindStatusCondition(n.Status.Conditions, typ); old != nil && old.Status == status {
+		c.LastTransitionTime = old.LastTransitionTime
+	}
+	return c
+}
+
+// conditionChanged tells whether the network's condition of c's type differs from c in
+// anything but its LastTransitionTime.
+func conditionChanged(n *bitcoinv1alpha1.BitcoinNetwork, c metav1.Condition) bool {
+	old := meta.FindStatusCondition(n.Status.Conditions, c.Type)
+	return old == nil || old.Status != c.Status || old.Reason != c.Reason ||
+		old.Message != c.Message || old.ObservedGeneration != c.ObservedGeneration
+}

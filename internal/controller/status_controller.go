@@ -1,0 +1,101 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
+)
+
+// StatusReconciler reports a network's nodes from its pods: status.nodes, readyNodes,
+// replicas, selector and the Available condition. It never touches the spec.
+type StatusReconciler struct {
+	client.Client
+}
+
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+
+// Reconcile observes one network's pods and writes what changed.
+func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	network := &bitcoinv1alpha1.BitcoinNetwork{}
+	if err := r.Get(ctx, req.NamespacedName, network); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !network.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	sts, err := r.statefulSetOf(ctx, network)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(network.Namespace),
+		client.MatchingFields{indexPodNetwork: network.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to list the network's pods: %w", err)
+	}
+
+	status := observeNodes(network, sts, pods.Items)
+	if !status.changedFrom(network) {
+		return ctrl.Result{}, nil
+	}
+	log.FromContext(ctx).V(1).Info("Updating node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)
+	if err := applyStatus(ctx, r.Client, network, nodeStatusOwner, status); err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to update the network's node status: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// statefulSetOf returns the StatefulSet the network controls, or nil before it exists.
+func (r *StatusReconciler) statefulSetOf(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*appsv1.StatefulSet, error) {
+	var list appsv1.StatefulSetList
+	if err := r.List(ctx, &list, client.InNamespace(network.Namespace),
+		client.MatchingFields{indexOwnerNetwork: network.Name}); err != nil {
+		return nil, fmt.Errorf("failed to list the network's StatefulSet: %w", err)
+	}
+	for i := range list.Items {
+		// The UID check skips the StatefulSet of an earlier network of the same name
+		// that the garbage collector has not removed yet.
+		if sts := &list.Items[i]; metav1.IsControlledBy(sts, network) {
+			return sts, nil
+		}
+	}
+	return nil, nil
+}
+
+// SetupWithManager watches networks, their StatefulSets and their pods.
+func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("bitcoinnetwork-status").
+		WithOptions(opts).
+		// Spec changes move Available; status writes are this reconciler's own.
+		For(&bitcoinv1alpha1.BitcoinNetwork{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The StatefulSet gives the selector and the Service name.
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Pod readiness and IPs are what this reconciler reports: watch them instead of
+		// waiting for a resync.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(networkOfPod)).
+		Complete(r)
+}
+
+// networkOfPod maps a pod to its network by the chart's instance label.
+func networkOfPod(_ context.Context, pod client.Object) []reconcile.Request {
+	name := pod.GetLabels()[render.LabelInstance]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: pod.GetNamespace(), Name: name}}}
+}

@@ -1,0 +1,193 @@
+// Package render turns a BitcoinNetwork into the objects of the bitcoin-network Helm
+// chart: values from the spec, the chart rendered by the Helm v3 engine exactly as
+// `helm template` would, and the result decoded into typed apply configurations for
+// server-side apply. The chart is the workload's only definition; nothing here builds
+// a Kubernetes object by hand.
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/runtime"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"sigs.k8s.io/yaml"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	helmcharts "github.com/bitcoinops/bitcoin-operator/helm-charts"
+)
+
+// ManagedBy is the app.kubernetes.io/managed-by label value of the objects and pods the
+// operator renders (plain Helm renders "Helm"). The operator's caches select on it.
+const ManagedBy = "bitcoin-operator"
+
+// Labels the chart puts on every object and pod; the operator reads them.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelInstance  = "app.kubernetes.io/instance" // the network's name
+)
+
+const chartDir = "bitcoin-network"
+
+// Objects are the objects the chart renders for one network.
+type Objects struct {
+	StatefulSet *appsv1ac.StatefulSetApplyConfiguration
+	Service     *corev1ac.ServiceApplyConfiguration
+}
+
+// Renderer renders the embedded chart. It is safe for concurrent use.
+type Renderer struct {
+	chart *chart.Chart
+}
+
+// NewRenderer parses the chart embedded in the binary. Call it once.
+func NewRenderer() (*Renderer, error) {
+	c, err := loadChart(helmcharts.BitcoinNetwork, chartDir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the embedded %s chart: %w", chartDir, err)
+	}
+	return &Renderer{chart: c}, nil
+}
+
+// Chart returns the parsed chart.
+func (r *Renderer) Chart() *chart.Chart { return r.chart }
+
+// Values returns the chart values for a network: what its spec sets. Everything else
+// keeps the chart's defaults.
+func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
+	v := map[string]any{"nodes": int64(n.Spec.Nodes)}
+	if n.Spec.Image != "" {
+		v["image"] = n.Spec.Image
+	}
+	if n.Spec.Chain != "" {
+		v["chain"] = string(n.Spec.Chain)
+	}
+	if n.Spec.Storage != nil {
+		v["storage"] = n.Spec.Storage.String()
+	}
+	if r := n.Spec.Resources; r != nil {
+		// Replace the chart's default requests as a whole: Helm merges maps, and a user
+		// who sets only limits must not keep requests they did not ask for.
+		v["resources"] = resourcesValue(r.Limits, r.Requests)
+	}
+	return v
+}
+
+// Manifests renders the chart for a network and returns the manifests by template
+// file name, as `helm template` prints them.
+func (r *Renderer) Manifests(n *bitcoinv1alpha1.BitcoinNetwork) (map[string]string, error) {
+	return r.manifests(n.Name, n.Namespace, ManagedBy, Values(n))
+}
+
+// Render renders the chart for a network and decodes its objects.
+func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork) (*Objects, error) {
+	files, err := r.Manifests(n)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(files)
+}
+
+func (r *Renderer) manifests(name, namespace, service string, values map[string]any) (map[string]string, error) {
+	top, err := chartutil.ToRenderValues(r.chart, values,
+		chartutil.ReleaseOptions{Name: name, Namespace: namespace, IsInstall: true}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("invalid chart values: %w", err)
+	}
+	top["Release"].(map[string]any)["Service"] = service
+	files, err := engine.Engine{Strict: true}.Render(r.chart, top)
+	if err != nil {
+		return nil, fmt.Errorf("failed to render the %s chart: %w", chartDir, err)
+	}
+	return files, nil
+}
+
+// Decode decodes rendered manifests into Objects. Unknown fields, unknown kinds and a
+// missing object are errors: they mean the chart and this package disagree.
+func Decode(files map[string]string) (*Objects, error) {
+	objs := &Objects{}
+	for _, name := range sortedKeys(files) {
+		if !strings.HasSuffix(name, ".yaml") {
+			continue // NOTES.txt and helpers
+		}
+		for _, doc := range releaseutil.SplitManifests(files[name]) {
+			if err := objs.add(name, doc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if objs.StatefulSet == nil || objs.Service == nil {
+		return nil, errors.New("the chart rendered no StatefulSet or no Service")
+	}
+	return objs, nil
+}
+
+func (o *Objects) add(file, doc string) error {
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	switch gvk := meta.APIVersion + "/" + meta.Kind; gvk {
+	case "":
+		return nil // an empty document
+	case "apps/v1/StatefulSet":
+		o.StatefulSet = &appsv1ac.StatefulSetApplyConfiguration{}
+		return decodeStrict(file, doc, o.StatefulSet)
+	case "v1/Service":
+		o.Service = &corev1ac.ServiceApplyConfiguration{}
+		return decodeStrict(file, doc, o.Service)
+	default:
+		return fmt.Errorf("%s: the chart rendered %s, which the operator does not apply", file, gvk)
+	}
+}
+
+func decodeStrict(file, doc string, into runtime.ApplyConfiguration) error {
+	if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+// loadChart reads a chart from a directory of a file system.
+func loadChart(fsys fs.FS, dir string) (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(p, dir+"/")
+		files = append(files, &loader.BufferedFile{Name: path.Clean(rel), Data: bytes.Clone(data)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return loader.LoadFiles(files)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
