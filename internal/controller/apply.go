@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,21 +53,40 @@ func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](
 	return result, nil
 }
 
-// equalJSON compares two values by their JSON form, in which quantities and other
-// values with several spellings take their canonical one.
-func equalJSON(a, b any) (bool, error) {
-	var av, bv any
-	for _, p := range []struct {
-		from any
-		to   *any
-	}{{a, &av}, {b, &bv}} {
-		data, err := json.Marshal(p.from)
-		if err != nil {
-			return false, err
-		}
-		if err := json.Unmarshal(data, p.to); err != nil {
-			return false, err
+// equalJSON compares what was applied with what is desired by their JSON form, in
+// which quantities and other values with several spellings take their canonical one.
+func equalJSON(applied, desired any) (bool, error) {
+	var a, d map[string]any
+	if err := roundTrip(applied, &a); err != nil {
+		return false, err
+	}
+	if err := roundTrip(desired, &d); err != nil {
+		return false, err
+	}
+	dropServerDefaults(a)
+	return reflect.DeepEqual(a, d), nil
+}
+
+func roundTrip(from any, to *map[string]any) error {
+	data, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, to)
+}
+
+// dropServerDefaults removes from what was applied the fields that the API server
+// fills in inside atomic values we own as a whole. A StatefulSet's volumeClaimTemplates
+// is an atomic list: its entries come back with the status.phase Pending that the
+// server defaults, and would never equal the chart's.
+func dropServerDefaults(applied map[string]any) {
+	templates, _, _ := unstructured.NestedSlice(applied, "spec", "volumeClaimTemplates")
+	for _, t := range templates {
+		if t, ok := t.(map[string]any); ok {
+			delete(t, "status")
 		}
 	}
-	return reflect.DeepEqual(av, bv), nil
+	if templates != nil {
+		_ = unstructured.SetNestedSlice(applied, templates, "spec", "volumeClaimTemplates")
+	}
 }

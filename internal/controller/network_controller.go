@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
@@ -32,7 +32,7 @@ type NetworkReconciler struct {
 	// APIReader reads users' Secrets, which the cache holds as metadata only.
 	APIReader client.Reader
 	Renderer  *render.Renderer
-	Recorder  recorder.EventRecorder
+	Recorder  record.EventRecorder
 }
 
 // networkStatus is the part of the status the network reconciler owns.
@@ -47,7 +47,7 @@ type networkStatus struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
 // Reconcile brings one network's children to its spec.
 func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -98,7 +98,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	}
 	if result == updated && sts.Spec.Replicas != nil && *sts.Spec.Replicas != network.Spec.Nodes {
 		log.FromContext(ctx).Info("Scaled", "statefulSet", sts.Name, "from", *sts.Spec.Replicas, "to", network.Spec.Nodes)
-		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Scaled", "Scale",
+		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Scaled",
 			"Scaled StatefulSet %s from %d to %d nodes", sts.Name, *sts.Spec.Replicas, network.Spec.Nodes)
 		return nil
 	}
@@ -110,10 +110,10 @@ func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv
 	switch result {
 	case created:
 		log.FromContext(ctx).Info("Created", "kind", kind, "name", name)
-		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Created", "Create", "Created %s %s", kind, name)
+		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Created", "Created %s %s", kind, name)
 	case updated:
 		log.FromContext(ctx).Info("Updated", "kind", kind, "name", name)
-		r.Recorder.Eventf(network, nil, corev1.EventTypeNormal, "Updated", "Update",
+		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Updated",
 			"Updated %s %s to match the network's spec", kind, name)
 	}
 }
@@ -139,7 +139,7 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 		return nil
 	}
 	if changed && degraded.Status == metav1.ConditionTrue {
-		r.Recorder.Eventf(network, nil, corev1.EventTypeWarning, degraded.Reason, "Reconcile", "%s", degraded.Message)
+		r.Recorder.Event(network, corev1.EventTypeWarning, degraded.Reason, degraded.Message)
 	}
 	status := networkStatus{ObservedGeneration: observed, Conditions: []metav1.Condition{degraded}}
 	if err := applyStatus(ctx, r.Client, network, networkStatusOwner, status); err != nil {

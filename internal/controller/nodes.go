@@ -94,7 +94,7 @@ func available(network *bitcoinv1alpha1.BitcoinNetwork, ready int32) metav1.Cond
 }
 
 // changedFrom tells whether s differs from what the network's status shows.
-func (s *nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
+func (s nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	cur := &network.Status
 	return cur.Replicas != s.Replicas || cur.ReadyNodes != s.ReadyNodes || cur.Selector != s.Selector ||
 		!equality.Semantic.DeepEqual(nonNil(cur.Nodes), s.Nodes) ||

@@ -31,7 +31,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Renderer:  renderer,
-		Recorder:  mgr.GetEventRecorder("bitcoin-operator"),
+		// The core/v1 recorder, not events.k8s.io's: that one folds events of the same
+		// reason into a series that keeps the first message ("Scaled from 3 to 5"
+		// would stand for every later scaling) and rewrites it while idle.
+		Recorder: mgr.GetEventRecorderFor("bitcoin-operator"), //nolint:staticcheck
+
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -66,7 +67,7 @@ func (r *Renderer) Chart() *chart.Chart { return r.chart }
 // Values returns the chart values for a network: what its spec sets. Everything else
 // keeps the chart's defaults.
 func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
-	v := map[string]any{"nodes": int64(n.Spec.Nodes)}
+	v := map[string]any{"managedBy": ManagedBy, "nodes": int64(n.Spec.Nodes)}
 	if n.Spec.Image != "" {
 		v["image"] = n.Spec.Image
 	}
@@ -77,52 +78,40 @@ func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
 		v["storage"] = n.Spec.Storage.String()
 	}
 	if r := n.Spec.Resources; r != nil {
-		// Replace the chart's default requests as a whole: Helm merges maps, and a user
-		// who sets only limits must not keep requests they did not ask for.
 		v["resources"] = resourcesValue(r.Limits, r.Requests)
 	}
 	return v
 }
 
-// Manifests renders the chart for a network and returns the manifests by template
-// file name, as `helm template` prints them.
-func (r *Renderer) Manifests(n *bitcoinv1alpha1.BitcoinNetwork) (map[string]string, error) {
-	return r.manifests(n.Name, n.Namespace, ManagedBy, Values(n))
-}
-
 // Render renders the chart for a network and decodes its objects.
 func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork) (*Objects, error) {
-	files, err := r.Manifests(n)
-	if err != nil {
-		return nil, err
-	}
-	return Decode(files)
-}
-
-func (r *Renderer) manifests(name, namespace, service string, values map[string]any) (map[string]string, error) {
-	top, err := chartutil.ToRenderValues(r.chart, values,
-		chartutil.ReleaseOptions{Name: name, Namespace: namespace, IsInstall: true}, nil)
+	top, err := chartutil.ToRenderValues(r.chart, Values(n),
+		chartutil.ReleaseOptions{Name: n.Name, Namespace: n.Namespace, IsInstall: true}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart values: %w", err)
 	}
-	top["Release"].(map[string]any)["Service"] = service
 	files, err := engine.Engine{Strict: true}.Render(r.chart, top)
 	if err != nil {
 		return nil, fmt.Errorf("failed to render the %s chart: %w", chartDir, err)
 	}
-	return files, nil
+	var manifests []string
+	for _, name := range sortedKeys(files) {
+		if strings.HasSuffix(name, ".yaml") { // not NOTES.txt or _helpers.tpl
+			manifests = append(manifests, files[name])
+		}
+	}
+	return Decode(manifests...)
 }
 
-// Decode decodes rendered manifests into Objects. Unknown fields, unknown kinds and a
-// missing object are errors: they mean the chart and this package disagree.
-func Decode(files map[string]string) (*Objects, error) {
+// Decode decodes rendered manifests, each of one or more YAML documents, into Objects.
+// Unknown fields, unknown kinds and a missing object are errors: they mean the chart
+// and this package disagree.
+func Decode(manifests ...string) (*Objects, error) {
 	objs := &Objects{}
-	for _, name := range sortedKeys(files) {
-		if !strings.HasSuffix(name, ".yaml") {
-			continue // NOTES.txt and helpers
-		}
-		for _, doc := range releaseutil.SplitManifests(files[name]) {
-			if err := objs.add(name, doc); err != nil {
+	for i, m := range manifests {
+		docs := releaseutil.SplitManifests(m)
+		for _, key := range sortedKeys(docs) {
+			if err := objs.add(fmt.Sprintf("manifest %d, %s", i, key), docs[key]); err != nil {
 				return nil, err
 			}
 		}
@@ -155,8 +144,15 @@ func (o *Objects) add(file, doc string) error {
 	}
 }
 
+// decodeStrict decodes as the API server does: field names are case-sensitive, and
+// unknown or duplicate fields are errors.
 func decodeStrict(file, doc string, into runtime.ApplyConfiguration) error {
-	if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+	data, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	strictErrs, err := kjson.UnmarshalStrict(data, into)
+	if err = errors.Join(append(strictErrs, err)...); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return nil

@@ -31,13 +31,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 Labels of the pods: stable across chart and operator versions, so that an upgrade does
-not roll every node. app.kubernetes.io/managed-by is "bitcoin-operator" when the
-operator renders the chart; the operator's caches select on it.
+not roll every node. app.kubernetes.io/managed-by is the managedBy value, which the
+operator sets to "bitcoin-operator" and its caches select on; "Helm" otherwise.
 */}}
 {{- define "bitcoin-network.podLabels" -}}
 {{ include "bitcoin-network.selectorLabels" . }}
 app.kubernetes.io/component: bitcoind
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Values.managedBy | default .Release.Service }}
 {{- end }}
 
 {{/* Labels of the StatefulSet and the Service: the pods' plus the versions. */}}

@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gstruct"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+func testStatefulSet() *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "n-sts", Namespace: "ns", UID: "sts-uid"},
+		Spec: appsv1.StatefulSetSpec{
+			ServiceName: "n-svc",
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
+		},
+	}
+}
+
+func testPod(sts *appsv1.StatefulSet, name, ip string, ready corev1.ConditionStatus) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sts, appsv1.SchemeGroupVersion.WithKind("StatefulSet"))}},
+		Status: corev1.PodStatus{PodIP: ip, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}},
+	}
+}
+
+func TestObserveNodes(t *testing.T) {
+	g := NewWithT(t)
+	sts := testStatefulSet()
+	stray := testPod(sts, "n-sts-7", "127.0.0.9", corev1.ConditionTrue)
+	stray.OwnerReferences = nil
+	pods := []corev1.Pod{
+		testPod(sts, "n-sts-10", "127.0.0.11", corev1.ConditionTrue),
+		testPod(sts, "n-sts-2", "127.0.0.3", corev1.ConditionFalse),
+		testPod(sts, "n-sts-0", "127.0.0.1", corev1.ConditionTrue),
+		stray,
+		testPod(sts, "n-sts-x", "127.0.0.12", corev1.ConditionTrue),
+	}
+	network := &bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "ns", Generation: 4},
+		Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: 3}}
+
+	s := observeNodes(network, sts, pods)
+
+	g.Expect(s.Nodes).To(Equal([]bitcoinv1alpha1.BitcoinNetworkNode{
+		{Ordinal: 0, Ready: true, IP: "127.0.0.1", NodeName: "n-sts-0", DNSName: "n-sts-0.n-svc.ns.svc"},
+		{Ordinal: 2, Ready: false, IP: "127.0.0.3", NodeName: "n-sts-2", DNSName: "n-sts-2.n-svc.ns.svc"},
+		{Ordinal: 10, Ready: true, IP: "127.0.0.11", NodeName: "n-sts-10", DNSName: "n-sts-10.n-svc.ns.svc"},
+	}), "sorted by ordinal, without pods the StatefulSet does not control or did not name")
+	g.Expect(s.Replicas).To(BeEquivalentTo(3))
+	g.Expect(s.ReadyNodes).To(BeEquivalentTo(2))
+	g.Expect(s.Selector).To(Equal("app=x"))
+	g.Expect(s.Conditions).To(HaveLen(1))
+	g.Expect(s.Conditions[0]).To(gstruct.MatchFields(gstruct.IgnoreExtras, gstruct.Fields{
+		"Type": Equal("Available"), "Status": Equal(metav1.ConditionFalse), "Reason": Equal("NodesNotReady"),
+		"Message": Equal("2 of 3 nodes are ready"), "ObservedGeneration": BeEquivalentTo(4),
+	}))
+}
+
+func TestObserveNodesBeforeTheStatefulSetExists(t *testing.T) {
+	g := NewWithT(t)
+	network := &bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "ns"}}
+	s := observeNodes(network, nil, nil)
+	g.Expect(s.Nodes).To(BeEmpty())
+	g.Expect(s.Nodes).NotTo(BeNil(), "an empty list, so that server-side apply removes old entries")
+	g.Expect(s.Conditions[0].Status).To(Equal(metav1.ConditionTrue), "0 of 0 nodes ready is available")
+}
+
+func TestAPodBeingDeletedIsNotReady(t *testing.T) {
+	pod := testPod(testStatefulSet(), "n-sts-0", "127.0.0.1", corev1.ConditionTrue)
+	NewWithT(t).Expect(podReady(&pod)).To(BeTrue())
+	pod.DeletionTimestamp = &metav1.Time{}
+	NewWithT(t).Expect(podReady(&pod)).To(BeFalse())
+}
+
+func TestStatusChangeDetection(t *testing.T) {
+	g := NewWithT(t)
+	sts := testStatefulSet()
+	network := &bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "ns", Generation: 1},
+		Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: 1}}
+	pods := []corev1.Pod{testPod(sts, "n-sts-0", "127.0.0.1", corev1.ConditionTrue)}
+
+	s := observeNodes(network, sts, pods)
+	g.Expect(s.changedFrom(network)).To(BeTrue())
+	network.Status = bitcoinv1alpha1.BitcoinNetworkStatus{
+		Replicas: s.Replicas, ReadyNodes: s.ReadyNodes, Selector: s.Selector, Nodes: s.Nodes, Conditions: s.Conditions,
+	}
+	again := observeNodes(network, sts, pods)
+	g.Expect(again.changedFrom(network)).To(BeFalse())
+	g.Expect(again.Conditions[0].LastTransitionTime).To(Equal(s.Conditions[0].LastTransitionTime))
+
+	pods[0].Status.PodIP = "127.0.0.2"
+	g.Expect(observeNodes(network, sts, pods).changedFrom(network)).To(BeTrue())
+}
+
+func TestCacheOptionsWatchNamespace(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(CacheOptions("").DefaultNamespaces).To(BeNil(), "empty: every namespace")
+	g.Expect(CacheOptions("team-a").DefaultNamespaces).To(HaveLen(1))
+	g.Expect(CacheOptions(" team-a, team-b ,").DefaultNamespaces).To(SatisfyAll(HaveKey("team-a"), HaveKey("team-b"), HaveLen(2)))
+}
