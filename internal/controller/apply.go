@@ -27,12 +27,20 @@ const (
 // with what fieldOwner last applied, read from the live object's managedFields by
 // extract: a field someone else changed (or took over) no longer shows as ours, and the
 // comparison fails until the apply has restored it.
+//
+// The live object comes from the cache. An object the cache does not hold yet may just
+// have been created by the previous reconcile: one GET from the API server tells, where
+// applying again would be a write.
 func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](
-	ctx context.Context, c client.Client, key types.NamespacedName, live T, desired AC,
+	ctx context.Context, c client.Client, apiReader client.Reader, key types.NamespacedName, live T, desired AC,
 	extract func(T, string) (AC, error),
 ) (applyResult, error) {
 	result := updated
-	switch err := c.Get(ctx, key, live); {
+	err := c.Get(ctx, key, live)
+	if apierrors.IsNotFound(err) {
+		err = apiReader.Get(ctx, key, live)
+	}
+	switch {
 	case apierrors.IsNotFound(err):
 		result = created
 	case err != nil:
