@@ -1,0 +1,138 @@
+//go:build e2e
+
+// Package e2e proves the operator's lifecycle on a local control plane of real
+// Kubernetes components (test/cluster): the StatefulSet controller creates the pods,
+// the garbage collector deletes them, the scheduler binds them and kwok makes them
+// Ready. The operator runs as a separate process under its ServiceAccount.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+)
+
+// Named timeouts: a 3-node network converges in a few seconds here.
+const (
+	convergeTimeout = 60 * time.Second
+	interval        = 200 * time.Millisecond
+)
+
+var (
+	lc         *cluster.Cluster
+	k8s        client.Client
+	operator   *cluster.Process
+	binary     string
+	kubeconfig string
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (code int, err error) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	ctx := context.Background()
+	lc, err = cluster.Start(ctx, cluster.Options{AuditUsers: []string{cluster.OperatorUser}, Log: os.Stderr})
+	if err != nil {
+		return 1, err
+	}
+	defer lc.Stop()
+	if k8s, err = client.New(lc.Config, client.Options{Scheme: controller.NewScheme()}); err != nil {
+		return 1, err
+	}
+	if kubeconfig, err = lc.InstallOperator(ctx); err != nil {
+		return 1, err
+	}
+	if binary, err = lc.BuildOperator(ctx); err != nil {
+		return 1, err
+	}
+	if err := startOperator(); err != nil {
+		return 1, err
+	}
+	code = m.Run()
+	// RBAC: the operator met no forbidden error during the whole suite.
+	if log := operatorLog(); strings.Contains(strings.ToLower(log), "forbidden") {
+		fmt.Fprintln(os.Stderr, "The operator's log shows a forbidden error:")
+		code = 1
+	}
+	if code != 0 {
+		dumpState(ctx)
+	}
+	return code, nil
+}
+
+// startOperator starts (or restarts) the operator binary.
+func startOperator() error {
+	var err error
+	operator, err = lc.StartOperator("operator", binary, kubeconfig, "--zap-log-level=debug")
+	return err
+}
+
+func operatorLog() string {
+	data, _ := os.ReadFile(operator.LogPath)
+	return string(data)
+}
+
+// dumpState prints what a failure needs: the operator's log tail and the objects.
+func dumpState(ctx context.Context) {
+	lines := strings.Split(operatorLog(), "\n")
+	fmt.Fprintf(os.Stderr, "\n--- operator log (last 60 lines) ---\n%s\n", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+	out, _ := lc.Kubectl(ctx, "get", "bitcoinnetworks,statefulsets,services,pods", "-A", "-o", "wide").CombinedOutput()
+	fmt.Fprintf(os.Stderr, "--- objects ---\n%s\n", out)
+}
+
+// newNamespace creates a namespace of its own for a test, enforcing the restricted
+// Pod Security Standard.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "e2e-",
+		Labels:       map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
+	}}
+	NewWithT(t).Expect(k8s.Create(context.Background(), ns)).To(Succeed())
+	return ns.Name
+}
+
+func createNetwork(t *testing.T, namespace, name string, nodes int32) *bitcoinv1alpha1.BitcoinNetwork {
+	t.Helper()
+	n := &bitcoinv1alpha1.BitcoinNetwork{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: nodes},
+	}
+	NewWithT(t).Expect(k8s.Create(context.Background(), n)).To(Succeed())
+	return n
+}
+
+// kubectl runs kubectl against the local cluster as admin.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := lc.Kubectl(context.Background(), args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
