@@ -12,6 +12,7 @@ TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bitcoin-operator/tools
 CONTROLLER_GEN ?= $(TOOLS_CACHE)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE ?= $(TOOLS_CACHE)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KUBECTL ?= kubectl
+LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
 SHELL = /usr/bin/env bash -o pipefail
@@ -49,12 +50,33 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet envtest ## Run every test: unit, chart and envtest suites.
+test: verify-generated vet local-cluster-binaries test-unit test-e2e ## Run every test: unit, chart, envtest and e2e suites.
+
+.PHONY: test-unit
+test-unit: envtest ## Run the unit, chart and envtest suites.
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh etcd kube-apiserver)" go test ./... -count=1
+
+.PHONY: test-e2e
+test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control plane (test/cluster).
+	go test -tags e2e ./test/e2e/ -count=1 -timeout 20m
 
 .PHONY: envtest
 envtest: ## Provide kube-apiserver and etcd for envtest (built once per version, cached).
 	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh etcd kube-apiserver >/dev/null
+
+.PHONY: local-cluster-binaries
+local-cluster-binaries: ## Provide every binary of the local control plane (built once per version, cached).
+	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
+
+##@ Local cluster
+
+.PHONY: demo
+demo: local-cluster-binaries ## Start a local control plane and the operator, apply the sample, keep it up until Ctrl-C.
+	go run ./test/demo
+
+.PHONY: demo-down
+demo-down: ## Remove what a killed `make demo` left behind.
+	hack/demo-down.sh
 
 ##@ Build
 

@@ -36,9 +36,10 @@ import (
 
 // Options shape a control plane. The zero value is a usable default.
 type Options struct {
-	// Dir holds the data, logs and kubeconfigs. Empty: a new temporary directory, which
-	// Stop removes.
-	Dir string
+	// Dir holds the data, logs and kubeconfigs. Empty: a new temporary directory. Stop
+	// removes the directory it created, and a given one with RemoveDir.
+	Dir       string
+	RemoveDir bool
 	// Assets is the directory of the binaries. Empty: hack/kube-assets.sh provides it.
 	Assets string
 	// Nodes is the number of fake Nodes (default 3), each with room for PodsPerNode
@@ -96,7 +97,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		if c.Dir, err = os.MkdirTemp("", "bitcoin-operator-cluster-"); err != nil {
 			return nil, err
 		}
-		c.ownDir = true
+	}
+	c.ownDir = opts.Dir == "" || opts.RemoveDir
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, err
 	}
 	c.handleSignals()
 	defer func() {
@@ -175,7 +179,14 @@ func (c *Cluster) handleSignals() {
 	}()
 }
 
-// Start runs a process that the cluster stops with itself.
+// Processes returns the processes the cluster started and stops with itself.
+func (c *Cluster) Processes() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Process(nil), c.processes...)
+}
+
+// StartProcess runs a process that the cluster stops with itself.
 func (c *Cluster) StartProcess(name, path string, args []string, env ...string) (*Process, error) {
 	p, err := StartProcess(c.Dir, name, path, args, env...)
 	if err != nil {

@@ -1,0 +1,153 @@
+// Command demo shows the operator at work on a machine without a cluster: it starts the
+// local control plane of test/cluster, installs the CRD and RBAC, runs the operator as
+// its ServiceAccount, applies config/samples and prints the nodes as they turn Ready.
+// The cluster stays up until Ctrl-C. Run it with `make demo`; `make demo-down` removes
+// what a killed demo left behind.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := os.Getenv("DEMO_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "bitcoin-operator-demo")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pids")); err == nil {
+		return fmt.Errorf("a demo seems to be running already (%s): stop it, or run `make demo-down`", dir)
+	}
+	ctx := context.Background()
+	step("Starting a local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
+	lc, err := cluster.Start(ctx, cluster.Options{
+		Dir: dir, RemoveDir: true, Log: os.Stdout,
+		// Fake pods turn Ready at once; wait a little, as bitcoind's readiness probe would.
+		PodReadyDelay: 2 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer lc.Stop()
+
+	step("Installing the CRD and RBAC (config/local), building and starting the operator as its ServiceAccount")
+	kubeconfig, err := lc.InstallOperator(ctx)
+	if err != nil {
+		return err
+	}
+	binary, err := lc.BuildOperator(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := lc.StartOperator("operator", binary, kubeconfig); err != nil {
+		return err
+	}
+	if err := writePids(lc); err != nil {
+		return err
+	}
+
+	step("Applying config/samples")
+	root, _ := cluster.RepoRoot()
+	if out, err := lc.Kubectl(ctx, "apply", "-f", filepath.Join(root, "config", "samples", "bitcoin_v1alpha1_bitcoinnetwork.yaml")).CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl apply: %w: %s", err, out)
+	}
+	if err := followNodes(ctx, lc, "default", "my-network"); err != nil {
+		return err
+	}
+	out, _ := lc.Kubectl(ctx, "get", "btcnet").CombinedOutput()
+	fmt.Printf("\n$ kubectl get btcnet\n%s", out)
+	usage(lc)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	<-stop
+	fmt.Println("\nStopping the operator and the control plane...")
+	return nil
+}
+
+// followNodes prints every change of the network's nodes until it is Available.
+func followNodes(ctx context.Context, lc *cluster.Cluster, namespace, name string) error {
+	c, err := client.NewWithWatch(lc.Config, client.Options{Scheme: controller.NewScheme()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	w, err := c.Watch(ctx, &bitcoinv1alpha1.BitcoinNetworkList{}, client.InNamespace(namespace))
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	start := time.Now()
+	printed := map[string]bool{}
+	for ev := range w.ResultChan() {
+		n, ok := ev.Object.(*bitcoinv1alpha1.BitcoinNetwork)
+		if !ok || n.Name != name {
+			continue
+		}
+		for _, node := range n.Status.Nodes {
+			line := fmt.Sprintf("node %d  %-5s  %-14s  %s", node.Ordinal, readyWord(node.Ready), node.IP, node.DNSName)
+			if !printed[line] {
+				printed[line] = true
+				fmt.Printf("  %5.1fs  %s\n", time.Since(start).Seconds(), line)
+			}
+		}
+		if meta.IsStatusConditionTrue(n.Status.Conditions, bitcoinv1alpha1.ConditionAvailable) && len(n.Status.Nodes) > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("the network did not become Available: %w", ctx.Err())
+}
+
+func readyWord(ready bool) string {
+	if ready {
+		return "Ready"
+	}
+	return "-"
+}
+
+// writePids records the process groups, for `make demo-down`.
+func writePids(lc *cluster.Cluster) error {
+	var pids []string
+	for _, p := range lc.Processes() {
+		pids = append(pids, fmt.Sprint(p.Pid()))
+	}
+	return os.WriteFile(filepath.Join(lc.Dir, "pids"), []byte(strings.Join(pids, "\n")+"\n"), 0o644)
+}
+
+func usage(lc *cluster.Cluster) {
+	fmt.Printf(`
+The cluster is yours until you press Ctrl-C. In another shell:
+
+  export KUBECONFIG=%s
+  kubectl get btcnet my-network -o yaml            # status.nodes, conditions
+  kubectl scale btcnet/my-network --replicas=5     # watch: kubectl get pods -w
+  kubectl delete btcnet/my-network                 # the garbage collector removes the rest
+
+Pods are kwok's: they are scheduled and turn Ready, but run no bitcoind (there is no
+container runtime here). Logs of every component, the operator's among them, are in
+%s. If this process is killed, run `+"`make demo-down`"+`.
+`, lc.Kubeconfig, lc.Dir)
+}
+
+func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
