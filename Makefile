@@ -50,7 +50,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet local-cluster-binaries test-unit test-e2e ## Run every test: unit, chart, envtest and e2e suites.
+test: verify-generated vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -69,6 +69,14 @@ local-cluster-binaries: ## Provide every binary of the local control plane (buil
 	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
 
 ##@ Local cluster
+
+.PHONY: bench
+bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED).
+	go run ./test/bench
+
+.PHONY: bench-smoke
+bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
+	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: demo
 demo: local-cluster-binaries ## Start a local control plane and the operator, apply the sample, keep it up until Ctrl-C.

@@ -1,0 +1,192 @@
+// Command bench measures what the operator costs a cluster, on the local control plane
+// of test/cluster with the operator binary as a separate process: how fast networks
+// are created and converge, how late status follows pod readiness, how much the
+// operator writes once idle and while networks are deleted, and how much memory and CPU
+// it uses, also with thousands of unrelated pods in the cluster. Run it with
+// `make bench`; bench/README.md explains the figures.
+//
+//	BENCH_SIZES      networks x nodes, comma-separated (default 1x3,10x3,100x3,1x100)
+//	BENCH_IDLE       the idle window after convergence (default 120s)
+//	BENCH_UNRELATED  unrelated pods for the memory comparison (default 5000; 0: none)
+//	BENCH_CHECK      when set, fail unless every figure was measured and idle writes are 0
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+)
+
+// Settings of the control plane: the StatefulSet controller and the scheduler pace pod
+// creation, so the bench raises their limits to measure the operator, not them.
+var controllerManagerFlags = []string{
+	"--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-statefulset-syncs=50",
+}
+
+// The operator's own settings, its defaults unless a flag says otherwise.
+var operatorFlags = []string{"--leader-elect", "--leader-election-namespace=" + cluster.OperatorNamespace}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	sizes, err := parseSizes(env("BENCH_SIZES", "1x3,10x3,100x3,1x100"))
+	if err != nil {
+		return err
+	}
+	idle, err := time.ParseDuration(env("BENCH_IDLE", "120s"))
+	if err != nil {
+		return fmt.Errorf("BENCH_IDLE: %w", err)
+	}
+	unrelated, err := strconv.Atoi(env("BENCH_UNRELATED", "5000"))
+	if err != nil {
+		return fmt.Errorf("BENCH_UNRELATED: %w", err)
+	}
+
+	ctx := context.Background()
+	lc, err := cluster.Start(ctx, cluster.Options{
+		Nodes: 10, PodsPerNode: 500,
+		AuditUsers:             []string{cluster.OperatorUser},
+		ControllerManagerFlags: controllerManagerFlags,
+		Log:                    os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer lc.Stop()
+	b, err := newBench(ctx, lc, idle)
+	if err != nil {
+		return err
+	}
+
+	report := Report{
+		Date:                   time.Now().UTC().Format(time.RFC3339),
+		ControllerManagerFlags: controllerManagerFlags,
+		OperatorFlags:          operatorFlags,
+		IdleSeconds:            idle.Seconds(),
+		Machine:                machine(),
+	}
+	fmt.Printf("kube-controller-manager %s\noperator %s (other flags at their defaults)\n\n",
+		strings.Join(controllerManagerFlags, " "), strings.Join(operatorFlags, " "))
+	printHeader()
+	for _, s := range sizes {
+		r, err := b.measure(ctx, s, 0)
+		if err != nil {
+			return fmt.Errorf("size %s: %w", s, err)
+		}
+		printRow(r)
+		report.Results = append(report.Results, r)
+	}
+	if unrelated > 0 {
+		if err := b.createUnrelatedPods(ctx, unrelated); err != nil {
+			return err
+		}
+		r, err := b.measure(ctx, sizes[0], unrelated)
+		if err != nil {
+			return fmt.Errorf("size %s with unrelated pods: %w", sizes[0], err)
+		}
+		printRow(r)
+		report.Results = append(report.Results, r)
+	}
+	path, err := report.write()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nFigures written to %s\n", path)
+	if os.Getenv("BENCH_CHECK") != "" {
+		return report.check()
+	}
+	return nil
+}
+
+// Size is a number of networks of a number of nodes each.
+type Size struct{ Networks, Nodes int }
+
+func (s Size) String() string { return fmt.Sprintf("%dx%d", s.Networks, s.Nodes) }
+
+func parseSizes(list string) ([]Size, error) {
+	var sizes []Size
+	for _, item := range strings.Split(list, ",") {
+		var s Size
+		if _, err := fmt.Sscanf(strings.TrimSpace(item), "%dx%d", &s.Networks, &s.Nodes); err != nil || s.Networks < 1 || s.Nodes < 1 {
+			return nil, fmt.Errorf("BENCH_SIZES: %q is not <networks>x<nodes>", item)
+		}
+		sizes = append(sizes, s)
+	}
+	return sizes, nil
+}
+
+// Report is what a run writes to bench/results/<date>.json.
+type Report struct {
+	Date                   string   `json:"date"`
+	Machine                string   `json:"machine"`
+	ControllerManagerFlags []string `json:"controllerManagerFlags"`
+	OperatorFlags          []string `json:"operatorFlags"`
+	IdleSeconds            float64  `json:"idleSeconds"`
+	Results                []Result `json:"results"`
+}
+
+func (r Report) write() (string, error) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "bench", "results")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(r.Date, ":", "-")+".json")
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// check fails unless every figure was measured and the operator wrote nothing while
+// idle: that one is a correctness property, not a speed.
+func (r Report) check() error {
+	var errs []error
+	for _, res := range r.Results {
+		if res.IdleWrites != 0 {
+			errs = append(errs, fmt.Errorf("%s: %d writes while idle: %v", res.Size, res.IdleWrites, res.IdleWriteSamples))
+		}
+		if res.StatusLag.Count != res.Size.Networks*res.Size.Nodes || res.CreateSeconds <= 0 || res.ConvergedSeconds <= 0 ||
+			res.DeleteSeconds <= 0 || res.PeakRSSMiB <= 0 || res.CPUSeconds <= 0 {
+			errs = append(errs, fmt.Errorf("%s: a figure is missing: %+v", res.Size, res))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, ok := strings.CutPrefix(line, "model name\t: "); ok {
+				cpu = name
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores visible to Go", cpu, numCPU())
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+// observer times, from the bench's own watches, when things happen in a namespace:
+// StatefulSets and Services appear, pods turn Ready, status.nodes entries turn ready,
+// networks turn Available. Both ends of a status lag are timed here, in one clock.
+type observer struct {
+	size     Size
+	watches  []watch.Interface
+	mu       sync.Mutex
+	sts, svc map[string]bool
+	podReady map[string]time.Time // pod name: first seen Ready
+	nodeSeen map[string]time.Time // pod name: first seen ready in status.nodes
+	avail    map[string]bool
+
+	created, converged chan time.Time
+	createdOnce        sync.Once
+	convergedOnce      sync.Once
+}
+
+func observe(ctx context.Context, c client.WithWatch, namespace string, s Size) (*observer, error) {
+	o := &observer{size: s, sts: map[string]bool{}, svc: map[string]bool{}, podReady: map[string]time.Time{},
+		nodeSeen: map[string]time.Time{}, avail: map[string]bool{},
+		created: make(chan time.Time, 1), converged: make(chan time.Time, 1)}
+	for _, list := range []client.ObjectList{
+		&appsv1.StatefulSetList{}, &corev1.ServiceList{}, &corev1.PodList{}, &bitcoinv1alpha1.BitcoinNetworkList{},
+	} {
+		w, err := c.Watch(ctx, list, client.InNamespace(namespace))
+		if err != nil {
+			o.stop()
+			return nil, err
+		}
+		o.watches = append(o.watches, w)
+		go o.consume(w)
+	}
+	return o, nil
+}
+
+func (o *observer) stop() {
+	for _, w := range o.watches {
+		w.Stop()
+	}
+}
+
+func (o *observer) consume(w watch.Interface) {
+	for ev := range w.ResultChan() {
+		if ev.Type != watch.Added && ev.Type != watch.Modified {
+			continue
+		}
+		now := time.Now()
+		o.mu.Lock()
+		switch obj := ev.Object.(type) {
+		case *appsv1.StatefulSet:
+			o.sts[obj.Name] = true
+		case *corev1.Service:
+			o.svc[obj.Name] = true
+		case *corev1.Pod:
+			if _, seen := o.podReady[obj.Name]; !seen && podReady(obj) {
+				o.podReady[obj.Name] = now
+			}
+		case *bitcoinv1alpha1.BitcoinNetwork:
+			for _, n := range obj.Status.Nodes {
+				if _, seen := o.nodeSeen[n.NodeName]; !seen && n.Ready {
+					o.nodeSeen[n.NodeName] = now
+				}
+			}
+			if meta.IsStatusConditionTrue(obj.Status.Conditions, bitcoinv1alpha1.ConditionAvailable) &&
+				len(obj.Status.Nodes) == o.size.Nodes {
+				o.avail[obj.Name] = true
+			}
+		}
+		if len(o.sts) == o.size.Networks && len(o.svc) == o.size.Networks {
+			o.createdOnce.Do(func() { o.created <- now })
+		}
+		if len(o.avail) == o.size.Networks {
+			o.convergedOnce.Do(func() { o.converged <- now })
+		}
+		o.mu.Unlock()
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (o *observer) wait(ch chan time.Time, timeout time.Duration, what string) (time.Time, error) {
+	select {
+	case t := <-ch:
+		return t, nil
+	case <-time.After(timeout):
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return time.Time{}, fmt.Errorf("timed out after %s waiting for %s (StatefulSets %d, Services %d, ready pods %d, ready entries %d, available %d)",
+			timeout, what, len(o.sts), len(o.svc), len(o.podReady), len(o.nodeSeen), len(o.avail))
+	}
+}
+
+// lag returns the status lag figures over every pod seen Ready with its entry.
+func (o *observer) lag() LagFigures {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var lags []float64
+	for pod, ready := range o.podReady {
+		if seen, ok := o.nodeSeen[pod]; ok {
+			lags = append(lags, max(0, seen.Sub(ready).Seconds()))
+		}
+	}
+	return lagFigures(lags)
+}
