@@ -27,13 +27,14 @@ func NewScheme() *runtime.Scheme {
 // CacheOptions limits the manager's cache to what the operator reads: the namespaces
 // of WATCH_NAMESPACE (empty: all; otherwise a comma-separated list, as OLM sets it),
 // and of the pods, StatefulSets and Services only those the operator rendered, so that
-// a cluster's other pods cost it no memory. Pods lose their managedFields, which
-// nothing reads; StatefulSets and Services keep theirs for no-op detection.
+// a cluster's other pods cost it no memory. Pods keep only what the status reconciler
+// reads (slimPod); StatefulSets and Services keep their managedFields for no-op
+// detection.
 func CacheOptions(watchNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:         {Label: ours, Transform: cache.TransformStripManagedFields()},
+			&corev1.Pod{}:         {Label: ours, Transform: slimPod},
 			&appsv1.StatefulSet{}: {Label: ours},
 			&corev1.Service{}:     {Label: ours},
 		},
@@ -47,4 +48,27 @@ func CacheOptions(watchNamespace string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// slimPod drops from a cached pod what the operator never reads: managedFields, the
+// spec, and all of the status but IPs, conditions and container restarts.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	pod.ManagedFields = nil
+	pod.Spec = corev1.PodSpec{}
+	containers := make([]corev1.ContainerStatus, len(pod.Status.ContainerStatuses))
+	for i, c := range pod.Status.ContainerStatuses {
+		containers[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount}
+	}
+	pod.Status = corev1.PodStatus{
+		Phase:             pod.Status.Phase,
+		PodIP:             pod.Status.PodIP,
+		PodIPs:            pod.Status.PodIPs,
+		Conditions:        pod.Status.Conditions,
+		ContainerStatuses: containers,
+	}
+	return pod, nil
 }
