@@ -30,9 +30,9 @@ func main() {
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas reconciles.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the operator's own (in a cluster).")
-	flag.Float64Var(&f.qps, "kube-api-qps", 50, "Requests per second to the Kubernetes API, sustained.")
-	flag.IntVar(&f.burst, "kube-api-burst", 100, "Requests to the Kubernetes API in a burst.")
-	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 4, "Networks each reconciler works on at once.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 200, "Requests per second to the Kubernetes API, sustained.")
+	flag.IntVar(&f.burst, "kube-api-burst", 400, "Requests to the Kubernetes API in a burst.")
+	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 16, "Networks each reconciler works on at once.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

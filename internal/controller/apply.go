@@ -28,19 +28,16 @@ const (
 // extract: a field someone else changed (or took over) no longer shows as ours, and the
 // comparison fails until the apply has restored it.
 //
-// The live object comes from the cache. An object the cache does not hold yet may just
-// have been created by the previous reconcile: one GET from the API server tells, where
-// applying again would be a write.
+// The live object comes from the cache, with no GET: an object the cache does not hold
+// is applied. Right after a network's creation, the cache may lag behind the previous
+// reconcile's apply, and the object is applied a second time, unchanged: a rare extra
+// request, where a GET before every create would be one per object.
 func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](
-	ctx context.Context, c client.Client, apiReader client.Reader, key types.NamespacedName, live T, desired AC,
+	ctx context.Context, c client.Client, key types.NamespacedName, live T, desired AC,
 	extract func(T, string) (AC, error),
 ) (applyResult, error) {
 	result := updated
-	err := c.Get(ctx, key, live)
-	if apierrors.IsNotFound(err) {
-		err = apiReader.Get(ctx, key, live)
-	}
-	switch {
+	switch err := c.Get(ctx, key, live); {
 	case apierrors.IsNotFound(err):
 		result = created
 	case err != nil:

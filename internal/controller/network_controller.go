@@ -29,8 +29,7 @@ import (
 // renders for its spec, and reports in the Degraded condition what keeps it from that.
 type NetworkReconciler struct {
 	client.Client
-	// APIReader reads from the API server: users' Secrets, which the cache holds as
-	// metadata only, and children the cache does not hold yet.
+	// APIReader reads users' Secrets, which the cache holds as metadata only.
 	APIReader client.Reader
 	Renderer  *render.Renderer
 	Recorder  record.EventRecorder
@@ -86,14 +85,14 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	objs.StatefulSet.WithOwnerReferences(owner)
 
 	svc := &corev1.Service{}
-	result, err := applyIfChanged(ctx, r.Client, r.APIReader, keyOf(network, objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
+	result, err := applyIfChanged(ctx, r.Client, keyOf(network, objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
 	if err != nil {
 		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
 	}
 	r.recordApplied(ctx, network, "Service", *objs.Service.Name, result)
 
 	sts := &appsv1.StatefulSet{}
-	result, err = applyIfChanged(ctx, r.Client, r.APIReader, keyOf(network, objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
+	result, err = applyIfChanged(ctx, r.Client, keyOf(network, objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
 	if err != nil {
 		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
 	}
