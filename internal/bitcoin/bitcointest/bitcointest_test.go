@@ -1,0 +1,313 @@
+package bitcointest_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
+	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
+)
+
+const (
+	user     = "rpc-user"
+	password = "rpc-password"
+)
+
+func start(t *testing.T, network *bitcointest.Network, ip string) *bitcointest.Node {
+	t.Helper()
+	node, err := network.Start(ip+":0", ip+":18444", user, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	return node
+}
+
+func client(t *testing.T, node *bitcointest.Node) *bitcoin.Client {
+	t.Helper()
+	c := bitcoin.New(node.RPCAddr(), user, password)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// reply is a raw legacy JSON-RPC reply.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+	fields map[string]json.RawMessage
+}
+
+// post sends body to node's RPC server with the given credentials, bypassing
+// the client so that the wire format shows.
+func post(t *testing.T, node *bitcointest.Node, method, body string, auth bool) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+node.RPCAddr()+"/", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth {
+		req.SetBasicAuth(user, password)
+	}
+	// A zero Transport has no proxy.
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if r.body, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(r.body, &r.fields)
+	return r
+}
+
+// rpcCode calls method and returns the error code of the reply, 0 for none.
+func rpcCode(t *testing.T, node *bitcointest.Node, method string, params ...any) int {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": 1, "method": method, "params": params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rpcErr struct{ Code int }
+	_ = json.Unmarshal(post(t, node, http.MethodPost, string(body), true).fields["error"], &rpcErr)
+	return rpcErr.Code
+}
+
+func TestWireFormat(t *testing.T) {
+	var network bitcointest.Network
+	node := start(t, &network, "127.43.0.1")
+	for name, tc := range map[string]struct {
+		method, body string
+		auth         bool
+		status       int
+		error        string
+	}{
+		"no credentials":  {http.MethodPost, `{}`, false, http.StatusUnauthorized, ""},
+		"GET":             {http.MethodGet, ``, true, http.StatusMethodNotAllowed, ""},
+		"success":         {http.MethodPost, `{"jsonrpc":"1.0","id":7,"method":"getnetworkinfo","params":[]}`, true, http.StatusOK, "null"},
+		"no jsonrpc":      {http.MethodPost, `{"id":7,"method":"getnetworkinfo"}`, true, http.StatusOK, "null"},
+		"unknown method":  {http.MethodPost, `{"jsonrpc":"1.0","id":7,"method":"getbalance","params":[]}`, true, http.StatusNotFound, `{"code":-32601,"message":"Method not found"}`},
+		"numeric jsonrpc": {http.MethodPost, `{"jsonrpc":1.0,"id":7,"method":"getnetworkinfo","params":[]}`, true, http.StatusBadRequest, `"code":-32600`},
+		"not JSON":        {http.MethodPost, `getnetworkinfo`, true, http.StatusInternalServerError, `"code":-32700`},
+		"wrong arity":     {http.MethodPost, `{"jsonrpc":"1.0","id":7,"method":"getpeerinfo","params":[1]}`, true, http.StatusInternalServerError, `"code":-1`},
+		"wrong type":      {http.MethodPost, `{"jsonrpc":"1.0","id":7,"method":"addnode","params":[1,"add"]}`, true, http.StatusInternalServerError, `"code":-3`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := post(t, node, tc.method, tc.body, tc.auth)
+			g.Expect(r.status).To(Equal(tc.status))
+			switch tc.status {
+			case http.StatusUnauthorized:
+				g.Expect(r.body).To(BeEmpty())
+				g.Expect(r.header.Get("WWW-Authenticate")).To(Equal(`Basic realm="jsonrpc"`))
+			case http.StatusMethodNotAllowed:
+				g.Expect(string(r.body)).To(Equal("JSONRPC server handles only POST requests"))
+			default:
+				g.Expect(r.fields).To(HaveKey("result"))
+				g.Expect(string(r.fields["error"])).To(ContainSubstring(tc.error))
+				g.Expect(r.body).To(HaveSuffix("\n"))
+			}
+			if tc.status == http.StatusOK {
+				g.Expect(string(r.fields["id"])).To(Equal("7"))
+			}
+		})
+	}
+}
+
+func TestAddNodeKeepsAList(t *testing.T) {
+	g := NewWithT(t)
+	var network bitcointest.Network
+	node := start(t, &network, "127.43.1.1")
+
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "add")).To(BeZero())
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "add")).To(Equal(bitcoin.CodeNodeAlreadyAdded))
+	g.Expect(rpcCode(t, node, "addnode", "[::1]:18444", "add")).To(BeZero())
+	// CConnman::AddNode also compares the parsed address.
+	g.Expect(rpcCode(t, node, "addnode", "[0::1]:18444", "add")).To(Equal(bitcoin.CodeNodeAlreadyAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.3:18444", "onetry")).To(BeZero())
+	g.Expect(node.AddedNodes()).To(Equal([]string{"127.43.1.2:18444", "[::1]:18444"}))
+
+	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.43.1.2:18444")).To(BeZero())
+	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.43.1.3:18444")).To(Equal(bitcoin.CodeNodeNotAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "remove")).To(BeZero())
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "remove")).To(Equal(bitcoin.CodeNodeNotAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "connect")).To(Equal(bitcoin.CodeMiscError))
+	g.Expect(node.AddedNodes()).To(Equal([]string{"[::1]:18444"}))
+	g.Expect(node.Calls("addnode")).To(Equal(8))
+	g.Expect(node.Calls("getaddednodeinfo")).To(Equal(2))
+}
+
+func TestConnectionsNeedARunningNodeOfTheSameNetwork(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network, other bitcointest.Network
+	a := start(t, &network, "127.43.2.1")
+	start(t, &other, "127.43.2.2")
+	c := client(t, a)
+
+	g.Expect(c.AddNode(ctx, "127.43.2.2:18444", bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(c.AddNode(ctx, "127.43.2.3:18444", bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(c.GetAddedNodeInfo(ctx)).To(HaveEach(And(HaveField("Connected", false), HaveField("Addresses", BeEmpty()))))
+
+	// Core retries unconnected added nodes, so a node that comes up is reached.
+	start(t, &network, "127.43.2.3")
+	g.Expect(c.GetAddedNodeInfo(ctx)).To(Equal([]bitcoin.AddedNode{
+		{AddedNode: "127.43.2.2:18444", Addresses: []bitcoin.AddedNodeAddress{}},
+		{AddedNode: "127.43.2.3:18444", Connected: true, Addresses: []bitcoin.AddedNodeAddress{{Address: "127.43.2.3:18444", Connected: "outbound"}}},
+	}))
+}
+
+// startMany starts count nodes on 127.43.<subnet>.1, .2, ...
+func startMany(t *testing.T, network *bitcointest.Network, subnet, count int) []*bitcointest.Node {
+	nodes := make([]*bitcointest.Node, count)
+	for i := range nodes {
+		nodes[i] = start(t, network, fmt.Sprintf("127.43.%d.%d", subnet, i+1))
+	}
+	return nodes
+}
+
+func TestAtMostEightAddnodeConnections(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	nodes := startMany(t, &network, 3, 11)
+	a, c := nodes[0], client(t, nodes[0])
+
+	for _, peer := range nodes[1:10] {
+		g.Expect(c.AddNode(ctx, peer.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	}
+	info, err := c.GetAddedNodeInfo(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(info).To(HaveLen(9))
+	g.Expect(info[:8]).To(HaveEach(HaveField("Connected", true)))
+	g.Expect(info[8].Connected).To(BeFalse())
+
+	// onetry connections hold no addnode slot.
+	g.Expect(c.AddNode(ctx, nodes[10].P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(c.GetNetworkInfo(ctx)).To(HaveField("ConnectionsOut", 9))
+
+	// A slot freed by a peer going away goes to the waiting entry.
+	nodes[1].Stop()
+	g.Expect(network.Linked(a.P2PAddr(), nodes[9].P2PAddr())).To(BeTrue())
+	g.Expect(c.GetNetworkInfo(ctx)).To(HaveField("ConnectionsOut", 9))
+}
+
+func TestRemoveKeepsTheConnectionAndItsSlot(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	nodes := startMany(t, &network, 4, 10)
+	a, c := nodes[0], client(t, nodes[0])
+	for _, peer := range nodes[1:9] {
+		g.Expect(c.AddNode(ctx, peer.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	}
+
+	g.Expect(c.AddNode(ctx, nodes[1].P2PAddr(), bitcoin.AddNodeRemove)).To(Succeed())
+	g.Expect(c.AddNode(ctx, nodes[9].P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), nodes[1].P2PAddr())).To(BeTrue())
+	g.Expect(network.Linked(a.P2PAddr(), nodes[9].P2PAddr())).To(BeFalse())
+
+	g.Expect(c.DisconnectNode(ctx, nodes[1].P2PAddr())).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), nodes[1].P2PAddr())).To(BeFalse())
+	g.Expect(network.Linked(a.P2PAddr(), nodes[9].P2PAddr())).To(BeTrue())
+	g.Expect(rpcCode(t, a, "disconnectnode", nodes[1].P2PAddr())).To(Equal(bitcoin.CodeNodeNotConnected))
+}
+
+func TestMutualAddsMakeTwoConnections(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.43.5.1"), start(t, &network, "127.43.5.2")
+	ca, cb := client(t, a), client(t, b)
+
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	// An inbound connection shows an ephemeral port, which never matches an
+	// added ip:port: b dials a too, as Core does.
+	g.Expect(cb.AddNode(ctx, a.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+
+	for _, c := range []*bitcoin.Client{ca, cb} {
+		g.Expect(c.GetAddedNodeInfo(ctx)).To(ConsistOf(HaveField("Connected", true)))
+		g.Expect(c.GetNetworkInfo(ctx)).To(And(HaveField("ConnectionsIn", 1), HaveField("ConnectionsOut", 1)))
+	}
+	peers, err := ca.GetPeerInfo(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(peers).To(HaveLen(2))
+	g.Expect(peers[0]).To(Equal(bitcoin.Peer{ID: 0, Addr: b.P2PAddr(), ConnectionType: bitcoin.ConnectionTypeManual}))
+	g.Expect(peers[1].ID).To(BeEquivalentTo(1))
+	g.Expect(peers[1].Inbound).To(BeTrue())
+	g.Expect(peers[1].Addr).To(MatchRegexp(`^127\.43\.5\.2:\d+$`))
+	g.Expect(peers[1].Addr).NotTo(Equal(b.P2PAddr()))
+}
+
+func TestStopAndRestart(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b, c := start(t, &network, "127.43.6.1"), start(t, &network, "127.43.6.2"), start(t, &network, "127.43.6.3")
+	ca, cb := client(t, a), client(t, b)
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(cb.AddNode(ctx, c.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+
+	b.Stop()
+	b.Stop()
+	_, err := client(t, b).GetNetworkInfo(ctx)
+	g.Expect(err).To(MatchError(ContainSubstring("connection refused")))
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeFalse())
+	g.Expect(network.Linked(b.P2PAddr(), c.P2PAddr())).To(BeFalse())
+	g.Expect(ca.GetAddedNodeInfo(ctx)).To(ConsistOf(HaveField("Connected", false)))
+
+	g.Expect(b.Restart()).To(Succeed())
+	g.Expect(b.Restart()).NotTo(Succeed())
+	g.Expect(b.AddedNodes()).To(BeEmpty())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeTrue())
+	g.Expect(network.Linked(b.P2PAddr(), c.P2PAddr())).To(BeFalse())
+	peers, err := client(t, b).GetPeerInfo(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(peers).To(ConsistOf(And(HaveField("ID", BeEquivalentTo(0)), HaveField("Inbound", true))))
+	g.Expect(b.Calls("addnode")).To(Equal(1))
+}
+
+func TestStartRejectsBadOrTakenP2PAddresses(t *testing.T) {
+	g := NewWithT(t)
+	var network bitcointest.Network
+	start(t, &network, "127.43.7.1")
+	_, err := network.Start("127.43.7.2:0", "127.43.7.1:18444", user, password)
+	g.Expect(err).To(MatchError(ContainSubstring("is taken")))
+	_, err = network.Start("127.43.7.2:0", "bitcoind:18444", user, password)
+	g.Expect(err).To(HaveOccurred())
+}
+
+func TestChainAndSyncedBlocks(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.43.8.1"), start(t, &network, "127.43.8.2")
+	ca := client(t, a)
+	g.Expect(ca.GetBlockchainInfo(ctx)).To(And(HaveField("Blocks", BeZero()), HaveField("InitialBlockDownload", true)))
+
+	a.SetChain(120, "aa")
+	b.SetChain(101, "bb")
+	g.Expect(ca.GetBlockchainInfo(ctx)).To(Equal(bitcoin.BlockchainInfo{Chain: "regtest", Blocks: 120, Headers: 120, BestBlockHash: "aa"}))
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(ca.GetPeerInfo(ctx)).To(ConsistOf(HaveField("SyncedBlocks", BeEquivalentTo(101))))
+}
+
+func TestConnected(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	g.Expect(network.Connected()).To(BeTrue())
+	a, b, c := start(t, &network, "127.43.9.1"), start(t, &network, "127.43.9.2"), start(t, &network, "127.43.9.3")
+	g.Expect(client(t, a).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(network.Connected()).To(BeFalse())
+	g.Expect(client(t, c).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(network.Connected()).To(BeTrue())
+}

@@ -1,0 +1,148 @@
+// Package bitcoin is a minimal Bitcoin Core JSON-RPC client for the calls the
+// operator makes to bitcoind pods: managing added nodes and reading peer,
+// network and chain state. Result shapes follow Bitcoin Core 28's RPC help
+// (src/rpc/net.cpp, src/rpc/blockchain.cpp).
+package bitcoin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	defaultTimeout = 5 * time.Second
+	dialTimeout    = 3 * time.Second
+	// Bitcoin Core closes idle keep-alive connections after -rpcservertimeout
+	// (30 s by default). Dropping ours first avoids sending a POST on a socket
+	// the server is closing, which the transport may not retry.
+	idleConnTimeout = 20 * time.Second
+	// getpeerinfo with a full peer table is a few hundred KiB; anything far
+	// larger is not Bitcoin Core talking.
+	maxResponseBytes = 32 << 20
+)
+
+// Client calls one bitcoind's RPC server. It is safe for concurrent use.
+type Client struct {
+	address  string
+	url      string
+	user     string
+	password string
+	timeout  time.Duration
+	http     *http.Client
+	ids      atomic.Uint64
+}
+
+// New returns a client for the RPC server at address, an "ip:port". Host
+// names are refused at dial time: the operator only ever dials pod IPs and
+// must not depend on DNS.
+func New(address, user, password string) *Client {
+	return &Client{
+		address:  address,
+		url:      (&url.URL{Scheme: "http", Host: address, Path: "/"}).String(),
+		user:     user,
+		password: password,
+		timeout:  defaultTimeout,
+		http:     &http.Client{Transport: newTransport()},
+	}
+}
+
+func newTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		// Under OLM the operator inherits HTTP(S)_PROXY; a proxy must never
+		// carry calls, and their credentials, meant for pod IPs.
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if _, err := netip.ParseAddrPort(addr); err != nil {
+				return nil, fmt.Errorf("failed to dial %q, which is not an ip:port: %w", addr, err)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+		// One client talks to one bitcoind, mostly one call at a time.
+		MaxIdleConns:        2,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     idleConnTimeout,
+	}
+}
+
+// Close releases the client's idle connections.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+}
+
+type request struct {
+	// A string: Bitcoin Core 28 rejects a non-string jsonrpc field, and btcd
+	// closes the connection on a number.
+	JSONRPC string `json:"jsonrpc"`
+	ID      uint64 `json:"id"`
+	Method  string `json:"method"`
+	Params  []any  `json:"params"`
+}
+
+// call runs method and decodes its result into result, which may be nil for
+// methods that return null.
+func (c *Client) call(ctx context.Context, method string, params []any, result any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	status, body, err := c.post(ctx, method, params)
+	if err == nil {
+		err = decodeResponse(status, body, result)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to call %s on %s: %w", method, c.address, err)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, method string, params []any) (int, []byte, error) {
+	payload, err := json.Marshal(request{JSONRPC: "1.0", ID: c.ids.Add(1), Method: method, Params: params})
+	if err != nil {
+		return 0, nil, fmt.Errorf("failed to encode request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, fmt.Errorf("failed to build request: %w", err)
+	}
+	req.SetBasicAuth(c.user, c.password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, transportError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return 0, nil, transportError(fmt.Errorf("failed to read response: %w", err))
+	}
+	if len(body) > maxResponseBytes {
+		return 0, nil, fmt.Errorf("response exceeds %d bytes", maxResponseBytes)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// transportError drops the *url.Error layer, whose text repeats the URL that
+// call already names, and marks connections the server closed on us.
+func transportError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%w: %w", ErrConnectionClosed, err)
+	}
+	return err
+}

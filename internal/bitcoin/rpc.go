@@ -1,0 +1,127 @@
+package bitcoin
+
+import "context"
+
+// AddNodeCommand is the command argument of addnode.
+type AddNodeCommand string
+
+const (
+	AddNodeAdd    AddNodeCommand = "add"
+	AddNodeRemove AddNodeCommand = "remove"
+	AddNodeOneTry AddNodeCommand = "onetry"
+)
+
+// Values of Peer.ConnectionType (CONNECTION_TYPE_DOC in src/rpc/net.cpp).
+const (
+	ConnectionTypeInbound = "inbound"
+	// ConnectionTypeManual is a connection opened by addnode or -connect.
+	ConnectionTypeManual = "manual"
+)
+
+// AddedNode is an entry of getaddednodeinfo.
+type AddedNode struct {
+	AddedNode string             `json:"addednode"`
+	Connected bool               `json:"connected"`
+	Addresses []AddedNodeAddress `json:"addresses"`
+}
+
+// AddedNodeAddress is the connection to an added node, listed only when
+// connected.
+type AddedNodeAddress struct {
+	Address string `json:"address"`
+	// Connected is "inbound" or "outbound".
+	Connected string `json:"connected"`
+}
+
+// Peer is an entry of getpeerinfo.
+type Peer struct {
+	ID int64 `json:"id"`
+	// Addr of an inbound peer is the ip:port its connection came from, not
+	// the port it listens on.
+	Addr           string `json:"addr"`
+	Inbound        bool   `json:"inbound"`
+	ConnectionType string `json:"connection_type"`
+	SyncedBlocks   int64  `json:"synced_blocks"`
+}
+
+// NetworkInfo is the part of getnetworkinfo the operator reads.
+type NetworkInfo struct {
+	Version        int    `json:"version"`
+	Subversion     string `json:"subversion"`
+	Connections    int    `json:"connections"`
+	ConnectionsIn  int    `json:"connections_in"`
+	ConnectionsOut int    `json:"connections_out"`
+	NetworkActive  bool   `json:"networkactive"`
+}
+
+// BlockchainInfo is the part of getblockchaininfo the operator reads.
+type BlockchainInfo struct {
+	Chain                string `json:"chain"`
+	Blocks               int64  `json:"blocks"`
+	Headers              int64  `json:"headers"`
+	BestBlockHash        string `json:"bestblockhash"`
+	InitialBlockDownload bool   `json:"initialblockdownload"`
+}
+
+// AddNode adds node ("ip:port") to the added-node list, removes it, or tries
+// one connection to it. Adding a node already added and removing one not
+// added succeed, so that callers can converge without reading the list first.
+//
+// Removing a node does not close its connection: Bitcoin Core only drops the
+// entry (CConnman::RemoveAddedNode), so follow with DisconnectNode.
+func (c *Client) AddNode(ctx context.Context, node string, cmd AddNodeCommand) error {
+	err := c.call(ctx, "addnode", []any{node, cmd}, nil)
+	if cmd == AddNodeAdd && hasCode(err, CodeNodeAlreadyAdded) ||
+		cmd == AddNodeRemove && hasCode(err, CodeNodeNotAdded) {
+		return nil
+	}
+	return err
+}
+
+// DisconnectNode closes the connection whose getpeerinfo addr is address.
+// A node that is not connected is the state the caller wants: it succeeds.
+func (c *Client) DisconnectNode(ctx context.Context, address string) error {
+	err := c.call(ctx, "disconnectnode", []any{address}, nil)
+	if hasCode(err, CodeNodeNotConnected) {
+		return nil
+	}
+	return err
+}
+
+// GetAddedNodeInfo lists the added nodes (not onetry ones).
+func (c *Client) GetAddedNodeInfo(ctx context.Context) ([]AddedNode, error) {
+	// No params: the leading dns flag of old releases is gone, and Core now
+	// reads a first param as a node to filter by.
+	var nodes []AddedNode
+	if err := c.call(ctx, "getaddednodeinfo", []any{}, &nodes); err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// GetPeerInfo lists the connected peers, inbound and outbound.
+func (c *Client) GetPeerInfo(ctx context.Context) ([]Peer, error) {
+	var peers []Peer
+	if err := c.call(ctx, "getpeerinfo", []any{}, &peers); err != nil {
+		return nil, err
+	}
+	return peers, nil
+}
+
+// GetNetworkInfo returns the P2P state.
+func (c *Client) GetNetworkInfo(ctx context.Context) (NetworkInfo, error) {
+	var info NetworkInfo
+	if err := c.call(ctx, "getnetworkinfo", []any{}, &info); err != nil {
+		return NetworkInfo{}, err
+	}
+	return info, nil
+}
+
+// GetBlockchainInfo returns the chain state.
+func (c *Client) GetBlockchainInfo(ctx context.Context) (BlockchainInfo, error) {
+	var info BlockchainInfo
+	if err := c.call(ctx, "getblockchaininfo", []any{}, &info); err != nil {
+		return BlockchainInfo{}, err
+	}
+	return info, nil
+}
