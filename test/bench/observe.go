@@ -9,18 +9,23 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 )
 
-// observer times, from the bench's own watches, when things happen in a namespace:
+// observer times, from the bench's own informers, when things happen in a namespace:
 // StatefulSets and Services appear, pods turn Ready, status.nodes entries turn ready,
 // networks turn Available. Both ends of a status lag are timed here, in one clock.
+// Informers, not plain watches: an API server under load may close a watch whose
+// reader falls behind, and an informer watches again.
 type observer struct {
 	size     Size
-	watches  []watch.Interface
+	cancel   context.CancelFunc
 	mu       sync.Mutex
 	sts, svc map[string]bool
 	podReady map[string]time.Time // pod name: first seen Ready
@@ -32,64 +37,71 @@ type observer struct {
 	convergedOnce      sync.Once
 }
 
-func observe(ctx context.Context, c client.WithWatch, namespace string, s Size) (*observer, error) {
+func observe(ctx context.Context, cfg *rest.Config, namespace string, s Size) (*observer, error) {
 	o := &observer{size: s, sts: map[string]bool{}, svc: map[string]bool{}, podReady: map[string]time.Time{},
 		nodeSeen: map[string]time.Time{}, avail: map[string]bool{},
 		created: make(chan time.Time, 1), converged: make(chan time.Time, 1)}
-	for _, list := range []client.ObjectList{
-		&appsv1.StatefulSetList{}, &corev1.ServiceList{}, &corev1.PodList{}, &bitcoinv1alpha1.BitcoinNetworkList{},
-	} {
-		w, err := c.Watch(ctx, list, client.InNamespace(namespace))
+	ctx, o.cancel = context.WithCancel(ctx)
+	informers, err := crcache.New(cfg, crcache.Options{
+		Scheme: controller.NewScheme(), DefaultNamespaces: map[string]crcache.Config{namespace: {}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { o.handle(obj) },
+		UpdateFunc: func(_, obj any) { o.handle(obj) },
+	}
+	for _, obj := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &corev1.Pod{}, &bitcoinv1alpha1.BitcoinNetwork{}} {
+		informer, err := informers.GetInformer(ctx, obj)
 		if err != nil {
 			o.stop()
 			return nil, err
 		}
-		o.watches = append(o.watches, w)
-		go o.consume(w)
+		if _, err := informer.AddEventHandler(handler); err != nil {
+			o.stop()
+			return nil, err
+		}
+	}
+	go func() { _ = informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		o.stop()
+		return nil, fmt.Errorf("the bench's informers did not sync")
 	}
 	return o, nil
 }
 
-func (o *observer) stop() {
-	for _, w := range o.watches {
-		w.Stop()
-	}
-}
+func (o *observer) stop() { o.cancel() }
 
-func (o *observer) consume(w watch.Interface) {
-	for ev := range w.ResultChan() {
-		if ev.Type != watch.Added && ev.Type != watch.Modified {
-			continue
+func (o *observer) handle(obj any) {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch obj := obj.(type) {
+	case *appsv1.StatefulSet:
+		o.sts[obj.Name] = true
+	case *corev1.Service:
+		o.svc[obj.Name] = true
+	case *corev1.Pod:
+		if _, seen := o.podReady[obj.Name]; !seen && podReady(obj) {
+			o.podReady[obj.Name] = now
 		}
-		now := time.Now()
-		o.mu.Lock()
-		switch obj := ev.Object.(type) {
-		case *appsv1.StatefulSet:
-			o.sts[obj.Name] = true
-		case *corev1.Service:
-			o.svc[obj.Name] = true
-		case *corev1.Pod:
-			if _, seen := o.podReady[obj.Name]; !seen && podReady(obj) {
-				o.podReady[obj.Name] = now
-			}
-		case *bitcoinv1alpha1.BitcoinNetwork:
-			for _, n := range obj.Status.Nodes {
-				if _, seen := o.nodeSeen[n.NodeName]; !seen && n.Ready {
-					o.nodeSeen[n.NodeName] = now
-				}
-			}
-			if meta.IsStatusConditionTrue(obj.Status.Conditions, bitcoinv1alpha1.ConditionAvailable) &&
-				len(obj.Status.Nodes) == o.size.Nodes {
-				o.avail[obj.Name] = true
+	case *bitcoinv1alpha1.BitcoinNetwork:
+		for _, n := range obj.Status.Nodes {
+			if _, seen := o.nodeSeen[n.NodeName]; !seen && n.Ready {
+				o.nodeSeen[n.NodeName] = now
 			}
 		}
-		if len(o.sts) == o.size.Networks && len(o.svc) == o.size.Networks {
-			o.createdOnce.Do(func() { o.created <- now })
+		if meta.IsStatusConditionTrue(obj.Status.Conditions, bitcoinv1alpha1.ConditionAvailable) &&
+			len(obj.Status.Nodes) == o.size.Nodes {
+			o.avail[obj.Name] = true
 		}
-		if len(o.avail) == o.size.Networks {
-			o.convergedOnce.Do(func() { o.converged <- now })
-		}
-		o.mu.Unlock()
+	}
+	if len(o.sts) == o.size.Networks && len(o.svc) == o.size.Networks {
+		o.createdOnce.Do(func() { o.created <- now })
+	}
+	if len(o.avail) == o.size.Networks {
+		o.convergedOnce.Do(func() { o.converged <- now })
 	}
 }
 

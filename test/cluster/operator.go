@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -38,6 +44,9 @@ func (c *Cluster) InstallOperator(ctx context.Context) (string, error) {
 	}
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
+		return "", err
+	}
+	if err := waitForGarbageCollector(ctx, c.Config, cs); err != nil {
 		return "", err
 	}
 	tr, err := cs.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
@@ -77,4 +86,35 @@ func (c *Cluster) StartOperator(name, binary, kubeconfig string, args ...string)
 		"--kubeconfig=" + kubeconfig,
 	}, args...)
 	return c.StartProcess(name, binary, args, "KUBECONFIG="+kubeconfig)
+}
+
+// waitForGarbageCollector waits until the garbage collector collects the dependents of
+// a BitcoinNetwork. It learns of new resource types by rediscovering them every 30 s,
+// so until then a deleted network's children would stay: tests and the bench would
+// measure the collector's discovery instead of the deletion.
+func waitForGarbageCollector(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface) error {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	networks := dyn.Resource(schema.GroupVersionResource{Group: "bitcoin.bitcoinops.io", Version: "v1alpha1", Resource: "bitcoinnetworks"}).Namespace("default")
+	owner, err := networks.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "bitcoin.bitcoinops.io/v1alpha1", "kind": "BitcoinNetwork",
+		"metadata": map[string]any{"name": "gc-probe"}, "spec": map[string]any{"nodes": int64(0)},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("failed to create the garbage collector probe: %w", err)
+	}
+	dependent := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "gc-probe", Namespace: "default",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "bitcoin.bitcoinops.io/v1alpha1", Kind: "BitcoinNetwork", Name: "gc-probe", UID: owner.GetUID()}}}}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, dependent, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := networks.Delete(ctx, "gc-probe", metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	return poll(ctx, 2*time.Minute, "the garbage collector to know BitcoinNetworks", func() (bool, error) {
+		_, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "gc-probe", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
 }
