@@ -5,6 +5,12 @@
 // it uses, also with thousands of unrelated pods in the cluster. Run it with
 // `make bench`; bench/README.md explains the figures.
 //
+// One operator process serves every size: each size's networks are created in a
+// namespace of their own and converge in turn, then all of them idle together for one
+// window, then each size is deleted in turn; writes are told apart by namespace. The
+// first size runs again with a fresh operator, without and with unrelated pods, to
+// compare peak memory.
+//
 //	BENCH_SIZES      networks x nodes, comma-separated (default 1x3,10x3,100x3,1x100)
 //	BENCH_IDLE       the idle window after convergence (default 120s)
 //	BENCH_UNRELATED  unrelated pods for the memory comparison (default 5000; 0: none)
@@ -24,6 +30,9 @@ import (
 	"time"
 
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Settings of the control plane: the StatefulSet controller and the scheduler pace pod
@@ -43,6 +52,7 @@ func main() {
 }
 
 func run() error {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	sizes, err := parseSizes(env("BENCH_SIZES", "1x3,10x3,100x3,1x100"))
 	if err != nil {
 		return err
@@ -83,25 +93,29 @@ func run() error {
 	fmt.Printf("kube-controller-manager %s\noperator %s (other flags at their defaults)\n\n",
 		strings.Join(controllerManagerFlags, " "), strings.Join(operatorFlags, " "))
 	printHeader()
-	for _, s := range sizes {
-		r, err := b.measure(ctx, s, 0, idle)
-		if err != nil {
-			return fmt.Errorf("size %s: %w", s, err)
-		}
-		printRow(r)
-		report.Results = append(report.Results, r)
+	results, err := b.run(ctx, sizes, idle)
+	if err != nil {
+		return err
 	}
-	if unrelated > 0 {
-		if err := b.createUnrelatedPods(ctx, unrelated); err != nil {
-			return err
-		}
-		// Memory and CPU only: the idle window was measured without them.
-		r, err := b.measure(ctx, sizes[0], unrelated, 0)
-		if err != nil {
-			return fmt.Errorf("size %s with unrelated pods: %w", sizes[0], err)
-		}
+	for _, r := range results {
 		printRow(r)
-		report.Results = append(report.Results, r)
+	}
+	report.Results = results
+	if unrelated > 0 {
+		fmt.Printf("\nThe first size again, each with a fresh operator: without, then with %d unrelated pods\n", unrelated)
+		for _, n := range []int{0, unrelated} {
+			if n > 0 {
+				if err := b.createUnrelatedPods(ctx, n); err != nil {
+					return err
+				}
+			}
+			r, err := b.single(ctx, sizes[0], n)
+			if err != nil {
+				return fmt.Errorf("size %s with %d unrelated pods: %w", sizes[0], n, err)
+			}
+			printRow(r)
+			report.Memory = append(report.Memory, r)
+		}
 	}
 	path, err := report.write()
 	if err != nil {
@@ -139,6 +153,9 @@ type Report struct {
 	OperatorFlags          []string `json:"operatorFlags"`
 	IdleSeconds            float64  `json:"idleSeconds"`
 	Results                []Result `json:"results"`
+	// Memory holds the first size again, each with a fresh operator, without and with
+	// unrelated pods in the cluster.
+	Memory []Result `json:"memory,omitempty"`
 }
 
 func (r Report) write() (string, error) {
@@ -162,7 +179,10 @@ func (r Report) write() (string, error) {
 // idle: that one is a correctness property, not a speed.
 func (r Report) check() error {
 	var errs []error
-	for _, res := range r.Results {
+	if len(r.Memory) != 2 {
+		errs = append(errs, errors.New("the memory comparison with unrelated pods is missing"))
+	}
+	for _, res := range append(r.Results, r.Memory...) {
 		if res.IdleSeconds > 0 && res.IdleWrites != 0 {
 			errs = append(errs, fmt.Errorf("%s: %d writes while idle: %v", res.Size, res.IdleWrites, res.IdleWriteSamples))
 		}

@@ -76,28 +76,93 @@ func newBench(ctx context.Context, lc *cluster.Cluster) (*bench, error) {
 	return &bench{lc: lc, cfg: cfg, k8s: c, binary: binary, kubeconfig: kubeconfig}, nil
 }
 
-// measure runs one size with a fresh operator process, in a namespace of its own, and
-// counts its writes for idle once the networks have converged.
-func (b *bench) measure(ctx context.Context, s Size, unrelated int, idle time.Duration) (Result, error) {
-	r := Result{Size: s, UnrelatedPods: unrelated, IdleSeconds: idle.Seconds()}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-" + s.String() + "-"}}
-	if err := b.k8s.Create(ctx, ns); err != nil {
-		return r, err
-	}
-	op, err := b.lc.StartOperator("operator-"+ns.Name, b.binary, b.kubeconfig, operatorFlags...)
+// sizeRun is one size's networks, in a namespace of their own.
+type sizeRun struct {
+	Result
+	namespace string
+}
+
+// run measures every size with one operator process: each size is created and
+// converges in turn, then all of them idle together for one window (so that every size
+// is at rest while every other is present), then each is deleted in turn. Writes are
+// told apart by namespace.
+func (b *bench) run(ctx context.Context, sizes []Size, idle time.Duration) ([]Result, error) {
+	op, err := b.startOperator(ctx, "operator")
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	defer op.Stop(10 * time.Second)
-	if err := b.waitForLeader(ctx); err != nil {
-		return r, err
+	runs := make([]*sizeRun, len(sizes))
+	for i, s := range sizes {
+		if runs[i], err = b.converge(ctx, op, s); err != nil {
+			return nil, fmt.Errorf("size %s: %w", s, err)
+		}
 	}
 
+	// Idle: nothing changes; whatever the operator writes now is waste.
+	idleStart := time.Now()
+	time.Sleep(idle)
+	writes, err := operatorWrites(b.lc.AuditLog, idleStart, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(runs))
+	for i, r := range runs {
+		w := writes.in(r.namespace)
+		r.IdleSeconds, r.IdleWrites, r.IdleWriteSamples = idle.Seconds(), w.count, w.samples
+		r.IdleLeaseWrites = writes.in(cluster.OperatorNamespace).count
+		if err := b.deleteAll(ctx, r); err != nil {
+			return nil, fmt.Errorf("size %s: %w", r.Size, err)
+		}
+		results[i] = r.Result
+	}
+	return results, nil
+}
+
+// single measures one size with a fresh operator process, for its memory and CPU.
+func (b *bench) single(ctx context.Context, s Size, unrelated int) (Result, error) {
+	op, err := b.startOperator(ctx, fmt.Sprintf("operator-%s-%d", s, unrelated))
+	if err != nil {
+		return Result{}, err
+	}
+	defer op.Stop(10 * time.Second)
+	r, err := b.converge(ctx, op, s)
+	if err != nil {
+		return Result{}, err
+	}
+	r.UnrelatedPods = unrelated
+	return r.Result, b.deleteAll(ctx, r)
+}
+
+func (b *bench) startOperator(ctx context.Context, name string) (*cluster.Process, error) {
+	op, err := b.lc.StartOperator(name, b.binary, b.kubeconfig, operatorFlags...)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.waitForLeader(ctx); err != nil {
+		op.Kill()
+		return nil, err
+	}
+	return op, nil
+}
+
+// converge creates a size's networks and times them until they are Available. CPU is
+// the operator's while they converged; peak RSS is the operator's so far.
+func (b *bench) converge(ctx context.Context, op *cluster.Process, s Size) (*sizeRun, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-" + s.String() + "-"}}
+	if err := b.k8s.Create(ctx, ns); err != nil {
+		return nil, err
+	}
+	r := &sizeRun{Result: Result{Size: s}, namespace: ns.Name}
 	obs, err := observe(ctx, b.cfg, ns.Name, s)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	defer obs.stop()
+	_, cpuBefore, err := processStats(op.Pid())
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if err := forEach(s.Networks, func(i int) error {
 		return b.k8s.Create(ctx, &bitcoinv1alpha1.BitcoinNetwork{
@@ -105,49 +170,47 @@ func (b *bench) measure(ctx context.Context, s Size, unrelated int, idle time.Du
 			Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: int32(s.Nodes)},
 		})
 	}); err != nil {
-		return r, err
+		return nil, err
 	}
-	convergeTimeout := 2*time.Minute + time.Duration(s.Networks*s.Nodes)*100*time.Millisecond
-	created, err := obs.wait(obs.created, convergeTimeout, "every StatefulSet and Service")
+	created, err := obs.wait(obs.created, timeoutFor(s), "every StatefulSet and Service")
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	converged, err := obs.wait(obs.converged, convergeTimeout, "every network Available")
+	converged, err := obs.wait(obs.converged, timeoutFor(s), "every network Available")
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	r.CreateSeconds, r.ConvergedSeconds = created.Sub(start).Seconds(), converged.Sub(start).Seconds()
 	r.StatusLag = obs.lag()
+	rss, cpu, err := processStats(op.Pid())
+	r.PeakRSSMiB, r.CPUSeconds = rss, cpu-cpuBefore
+	return r, err
+}
 
-	// Idle: nothing changes; whatever the operator writes now is waste.
-	idleStart := time.Now()
-	time.Sleep(idle)
-	writes, err := operatorWrites(b.lc.AuditLog, idleStart, time.Now())
-	if err != nil {
-		return r, err
-	}
-	r.IdleWrites, r.IdleLeaseWrites, r.IdleWriteSamples = writes.others, writes.leases, writes.samples
-
-	deleteStart := time.Now()
-	if err := forEach(s.Networks, func(i int) error {
+// deleteAll deletes a size's networks and times the garbage collector's work, counting
+// the operator's writes meanwhile.
+func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
+	start := time.Now()
+	if err := forEach(r.Size.Networks, func(i int) error {
 		return b.k8s.Delete(ctx, &bitcoinv1alpha1.BitcoinNetwork{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("net-%d", i), Namespace: ns.Name},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("net-%d", i), Namespace: r.namespace},
 		})
 	}); err != nil {
-		return r, err
+		return err
 	}
-	deleted, err := b.waitEmpty(ctx, ns.Name, convergeTimeout)
+	deleted, err := b.waitEmpty(ctx, r.namespace, timeoutFor(r.Size))
 	if err != nil {
-		return r, err
+		return err
 	}
-	r.DeleteSeconds = deleted.Sub(deleteStart).Seconds()
-	if writes, err = operatorWrites(b.lc.AuditLog, deleteStart, deleted); err != nil {
-		return r, err
-	}
-	r.DeleteWrites = writes.others
-	r.PeakRSSMiB, r.CPUSeconds, err = processStats(op.Pid())
-	_ = b.k8s.Delete(ctx, ns)
-	return r, err
+	r.DeleteSeconds = deleted.Sub(start).Seconds()
+	writes, err := operatorWrites(b.lc.AuditLog, start, deleted)
+	r.DeleteWrites = writes.in(r.namespace).count
+	_ = b.k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.namespace}})
+	return err
+}
+
+func timeoutFor(s Size) time.Duration {
+	return 2*time.Minute + time.Duration(s.Networks*s.Nodes)*100*time.Millisecond
 }
 
 // waitForLeader waits until an operator holds the leader election Lease.
