@@ -210,7 +210,7 @@ func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
 }
 
 func timeoutFor(s Size) time.Duration {
-	return 2*time.Minute + time.Duration(s.Networks*s.Nodes)*100*time.Millisecond
+	return 2*time.Minute + time.Duration(s.Networks*s.Nodes)*300*time.Millisecond
 }
 
 // waitForLeader waits until an operator holds the leader election Lease.
