@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -15,6 +16,9 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
+
+// secretMetadata is the metadata-only form in which the cache holds Secrets.
+var secretMetadata = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 
 // NewScheme returns a scheme with the Kubernetes types and the BitcoinNetwork API.
 func NewScheme() *runtime.Scheme {
@@ -29,7 +33,7 @@ func NewScheme() *runtime.Scheme {
 // and of the pods, StatefulSets and Services only those the operator rendered, so that
 // a cluster's other pods cost it no memory. Pods keep only what the status reconciler
 // reads (slimPod); StatefulSets and Services keep their managedFields for no-op
-// detection.
+// detection. Users' Secrets are watched as metadata only, without managedFields.
 func CacheOptions(watchNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	opts := cache.Options{
@@ -37,6 +41,7 @@ func CacheOptions(watchNamespace string) cache.Options {
 			&corev1.Pod{}:         {Label: ours, Transform: slimPod},
 			&appsv1.StatefulSet{}: {Label: ours},
 			&corev1.Service{}:     {Label: ours},
+			secretMetadata:        {Transform: cache.TransformStripManagedFields()},
 		},
 	}
 	for _, ns := range strings.Split(watchNamespace, ",") {
@@ -51,7 +56,7 @@ func CacheOptions(watchNamespace string) cache.Options {
 }
 
 // slimPod drops from a cached pod what the operator never reads: managedFields, the
-// spec, and all of the status but IPs, conditions and container restarts.
+// spec, and all of the status but the IP and the conditions.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -59,16 +64,6 @@ func slimPod(obj any) (any, error) {
 	}
 	pod.ManagedFields = nil
 	pod.Spec = corev1.PodSpec{}
-	containers := make([]corev1.ContainerStatus, len(pod.Status.ContainerStatuses))
-	for i, c := range pod.Status.ContainerStatuses {
-		containers[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount}
-	}
-	pod.Status = corev1.PodStatus{
-		Phase:             pod.Status.Phase,
-		PodIP:             pod.Status.PodIP,
-		PodIPs:            pod.Status.PodIPs,
-		Conditions:        pod.Status.Conditions,
-		ContainerStatuses: containers,
-	}
+	pod.Status = corev1.PodStatus{PodIP: pod.Status.PodIP, Conditions: pod.Status.Conditions}
 	return pod, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -85,14 +86,14 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	objs.StatefulSet.WithOwnerReferences(owner)
 
 	svc := &corev1.Service{}
-	result, err := applyIfChanged(ctx, r.Client, keyOf(network, objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
+	result, err := applyIfChanged(ctx, r.Client, keyOf(network, *objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
 	if err != nil {
 		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
 	}
 	r.recordApplied(ctx, network, "Service", *objs.Service.Name, result)
 
 	sts := &appsv1.StatefulSet{}
-	result, err = applyIfChanged(ctx, r.Client, keyOf(network, objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
+	result, err = applyIfChanged(ctx, r.Client, keyOf(network, *objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
 	if err != nil {
 		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
 	}
@@ -122,6 +123,9 @@ func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv
 // Degraded says what keeps the network from its spec, and observedGeneration moves on
 // once the children were applied for the current spec.
 func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, secretProblem *problem, applyErr error) error {
+	if applyErr != nil && !needsUser(applyErr) {
+		return nil // a transient failure: the reconcile is retried, and nothing needs the user yet
+	}
 	observed := network.Generation
 	var degraded metav1.Condition
 	switch {
@@ -167,6 +171,14 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 		Complete(r)
 }
 
-func keyOf(network *bitcoinv1alpha1.BitcoinNetwork, name *string) types.NamespacedName {
-	return types.NamespacedName{Namespace: network.Namespace, Name: *name}
+// needsUser tells whether an apply error is one the user must act on (the API server
+// refused the objects, or the chart cannot render the spec) rather than a transient
+// failure that a retry fixes.
+func needsUser(err error) bool {
+	return errors.Is(err, reconcile.TerminalError(nil)) || apierrors.IsInvalid(err) ||
+		apierrors.IsForbidden(err) || apierrors.IsRequestEntityTooLargeError(err)
+}
+
+func keyOf(network *bitcoinv1alpha1.BitcoinNetwork, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: network.Namespace, Name: name}
 }

@@ -45,7 +45,7 @@ func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulS
 			s.ReadyNodes++
 		}
 	}
-	s.Conditions = []metav1.Condition{available(network, s.ReadyNodes)}
+	s.Conditions = []metav1.Condition{available(network, s.Nodes)}
 	return s
 }
 
@@ -81,10 +81,17 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-// available is True when as many nodes are ready as the spec asks for; so also for a
-// network of 0 nodes.
-func available(network *bitcoinv1alpha1.BitcoinNetwork, ready int32) metav1.Condition {
+// available is True when every node the spec asks for is ready; so also for a network
+// of 0 nodes. Nodes beyond spec.nodes, on their way out while the network scales down,
+// do not count.
+func available(network *bitcoinv1alpha1.BitcoinNetwork, nodes []bitcoinv1alpha1.BitcoinNetworkNode) metav1.Condition {
 	want := network.Spec.Nodes
+	var ready int32
+	for _, n := range nodes {
+		if n.Ready && n.Ordinal < want {
+			ready++
+		}
+	}
 	if ready == want {
 		return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionTrue, "NodesReady",
 			fmt.Sprintf("%d of %d nodes are ready", ready, want))

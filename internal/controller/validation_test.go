@@ -72,7 +72,7 @@ func TestAPIServerAppliesDefaults(t *testing.T) {
 	ctx := context.Background()
 	g := NewWithT(t)
 	n := newNetwork(t, newNamespace(t), "defaults", 1)
-	g.Expect(k8s.Get(ctx, keyOf(n, &n.Name), n)).To(Succeed())
+	g.Expect(k8s.Get(ctx, keyOf(n, n.Name), n)).To(Succeed())
 	g.Expect(n.Spec.Chain).To(Equal(bitcoinv1alpha1.Regtest))
 	g.Expect(n.Spec.Image).To(Equal(bitcoinv1alpha1.DefaultImage))
 	g.Expect(n.Spec.Storage.String()).To(Equal("1Gi"))

@@ -61,9 +61,6 @@ func NewRenderer() (*Renderer, error) {
 	return &Renderer{chart: c}, nil
 }
 
-// Chart returns the parsed chart.
-func (r *Renderer) Chart() *chart.Chart { return r.chart }
-
 // Values returns the chart values for a network: what its spec sets. Everything else
 // keeps the chart's defaults.
 func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
