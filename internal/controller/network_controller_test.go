@@ -127,8 +127,12 @@ func TestNetworkBeingDeletedIsLeftAlone(t *testing.T) {
 	g.Expect(k8s.Create(ctx, n)).To(Succeed())
 	g.Eventually(func(g Gomega) { statefulSet(g, n) }, timeout, interval).Should(Succeed())
 
-	g.Expect(k8s.Delete(ctx, n)).To(Succeed())
+	// Setting the deletionTimestamp bumps the generation: wait for the reconcile it
+	// causes, so that the count below moves only for the StatefulSet's deletion.
 	before := reconciles(g, "bitcoinnetwork")
+	g.Expect(k8s.Delete(ctx, n)).To(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(reconciles(g, "bitcoinnetwork")).To(BeNumerically(">", before)) }, timeout, interval).Should(Succeed())
+	before = reconciles(g, "bitcoinnetwork")
 	// envtest runs no garbage collector: delete the StatefulSet as it would. The
 	// deletion event makes the network reconciler run: wait for that run, then make
 	// sure it recreated nothing.

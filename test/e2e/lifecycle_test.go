@@ -38,9 +38,15 @@ func TestNodesTurnReadyOneByOne(t *testing.T) {
 	seen := map[int32]bool{}
 	for len(readyOrder) < 3 {
 		select {
-		case ev := <-w.ResultChan():
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("the watch closed; nodes ready so far: %v", readyOrder)
+			}
 			g.Expect(ev.Type).NotTo(Equal(watch.Error), "watch failed: %v", ev.Object)
-			n := ev.Object.(*bitcoinv1alpha1.BitcoinNetwork)
+			n, ok := ev.Object.(*bitcoinv1alpha1.BitcoinNetwork)
+			if !ok {
+				continue
+			}
 			for _, node := range n.Status.Nodes {
 				if node.Ready && !seen[node.Ordinal] {
 					seen[node.Ordinal] = true
