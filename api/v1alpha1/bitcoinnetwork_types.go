@@ -118,7 +118,8 @@ type BitcoinNetworkStatus struct {
 
 // Condition types of a BitcoinNetwork.
 const (
-	// ConditionAvailable is True when as many nodes are ready as spec.nodes asks for.
+	// ConditionAvailable is True when every node spec.nodes asks for (ordinals 0 to
+	// nodes-1) is ready.
 	ConditionAvailable = "Available"
 	// ConditionDegraded is True when the network cannot be brought to its spec without
 	// the user's help.
