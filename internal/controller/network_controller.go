@@ -34,6 +34,8 @@ type NetworkReconciler struct {
 	APIReader client.Reader
 	Renderer  *render.Renderer
 	Recorder  record.EventRecorder
+
+	written recentWrites
 }
 
 // networkStatus is the part of the status the network reconciler owns.
@@ -139,16 +141,17 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 			"The network's objects match its spec")
 	}
 	changed := conditionChanged(network, degraded)
-	if network.Status.ObservedGeneration == observed && !changed {
+	status := networkStatus{ObservedGeneration: observed, Conditions: []metav1.Condition{degraded}}
+	if network.Status.ObservedGeneration == observed && !changed || r.written.justWrote(network.UID, status) {
 		return nil
 	}
 	if changed && degraded.Status == metav1.ConditionTrue {
 		r.Recorder.Event(network, corev1.EventTypeWarning, degraded.Reason, degraded.Message)
 	}
-	status := networkStatus{ObservedGeneration: observed, Conditions: []metav1.Condition{degraded}}
 	if err := applyStatus(ctx, r.Client, network, networkStatusOwner, status); err != nil {
 		return fmt.Errorf("failed to update the network's status: %w", err)
 	}
+	r.written.wrote(network.UID, status)
 	return nil
 }
 

@@ -25,6 +25,8 @@ import (
 // replicas, selector and the Available condition. It never touches the spec.
 type StatusReconciler struct {
 	client.Client
+
+	written recentWrites
 }
 
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
@@ -49,13 +51,14 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	status := observeNodes(network, sts, pods.Items)
-	if !status.changedFrom(network) {
+	if !status.changedFrom(network) || r.written.justWrote(network.UID, status) {
 		return ctrl.Result{}, nil
 	}
 	log.FromContext(ctx).V(1).Info("Updating node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)
 	if err := applyStatus(ctx, r.Client, network, nodeStatusOwner, status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("failed to update the network's node status: %w", err)
 	}
+	r.written.wrote(network.UID, status)
 	return ctrl.Result{}, nil
 }
 
