@@ -61,23 +61,26 @@ func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](
 // equalJSON compares what was applied with what is desired by their JSON form, in
 // which quantities and other values with several spellings take their canonical one.
 func equalJSON(applied, desired any) (bool, error) {
-	var a, d map[string]any
-	if err := roundTrip(applied, &a); err != nil {
+	a, err := jsonMap(applied)
+	if err != nil {
 		return false, err
 	}
-	if err := roundTrip(desired, &d); err != nil {
+	d, err := jsonMap(desired)
+	if err != nil {
 		return false, err
 	}
 	dropServerDefaults(a)
 	return reflect.DeepEqual(a, d), nil
 }
 
-func roundTrip(from any, to *map[string]any) error {
-	data, err := json.Marshal(from)
+// jsonMap returns v's JSON form as a map.
+func jsonMap(v any) (map[string]any, error) {
+	data, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return json.Unmarshal(data, to)
+	var m map[string]any
+	return m, json.Unmarshal(data, &m)
 }
 
 // dropServerDefaults removes from what was applied the fields that the API server

@@ -19,12 +19,8 @@ import (
 // the status subresource. status holds exactly the fields that manager owns: a field it
 // leaves out is removed, and the fields and condition types of the other managers stay.
 func applyStatus(ctx context.Context, c client.Client, n *bitcoinv1alpha1.BitcoinNetwork, manager string, status any) error {
-	data, err := json.Marshal(status)
+	fields, err := jsonMap(status)
 	if err != nil {
-		return err
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(data, &fields); err != nil {
 		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -111,9 +107,7 @@ func (w *recentWrites) wrote(uid types.UID, status any) {
 // statusKey is a status's JSON without the conditions' transition times, which a
 // reconcile reading a stale cache computes anew.
 func statusKey(status any) string {
-	var fields map[string]any
-	data, _ := json.Marshal(status)
-	_ = json.Unmarshal(data, &fields)
+	fields, _ := jsonMap(status)
 	if conditions, ok := fields["conditions"].([]any); ok {
 		for _, c := range conditions {
 			if c, ok := c.(map[string]any); ok {
@@ -121,6 +115,6 @@ func statusKey(status any) string {
 			}
 		}
 	}
-	data, _ = json.Marshal(fields)
+	data, _ := json.Marshal(fields)
 	return string(data)
 }

@@ -102,7 +102,7 @@ func (b *bench) run(ctx context.Context, sizes []Size, idle time.Duration) ([]Re
 	// Idle: nothing changes; whatever the operator writes now is waste.
 	idleStart := time.Now()
 	time.Sleep(idle)
-	writes, err := operatorWrites(b.lc.AuditLog, idleStart, time.Now())
+	writes, err := operatorWrites(b.lc, idleStart, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
 		return err
 	}
 	r.DeleteSeconds = deleted.Sub(start).Seconds()
-	writes, err := operatorWrites(b.lc.AuditLog, start, deleted)
+	writes, err := operatorWrites(b.lc, start, deleted)
 	r.DeleteWrites = writes.in(r.namespace).count
 	_ = b.k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.namespace}})
 	return err
@@ -285,7 +285,9 @@ func forEach(n int, f func(int) error) error {
 			for i := range next {
 				if err := f(i); err != nil {
 					mu.Lock()
-					first = cmpErr(first, err)
+					if first == nil {
+						first = err
+					}
 					mu.Unlock()
 				}
 			}
@@ -297,13 +299,6 @@ func forEach(n int, f func(int) error) error {
 	close(next)
 	wg.Wait()
 	return first
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // processStats reads a process's peak resident memory and CPU time from /proc.
