@@ -75,12 +75,17 @@ func TestOperatorRendersWhatHelmTemplateRenders(t *testing.T) {
 	n.Spec.Image = "example.org/bitcoin:29.0"
 	n.Spec.Storage = resource.NewQuantity(20<<30, resource.BinarySI)
 	n.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
-	for name, n := range map[string]*bitcoinv1alpha1.BitcoinNetwork{"defaults": network("plain", 3, ""), "full spec": n} {
+	full := Settings{RPCAuth: testRPCAuth, RPCAllowIP: "10.0.0.0/8", RPCFrom: operatorPods}
+	for name, tc := range map[string]struct {
+		n *bitcoinv1alpha1.BitcoinNetwork
+		s Settings
+	}{"defaults": {network("plain", 3, ""), Settings{}}, "full spec and settings": {n, full}} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			fromHelm, err := Decode(helmTemplate(t, n.Name, n.Namespace, Values(n)))
+			fromHelm, err := Decode(helmTemplate(t, tc.n.Name, tc.n.Namespace, Values(tc.n, tc.s)))
 			g.Expect(err).NotTo(HaveOccurred())
-			fromOperator := mustRender(t, n)
+			fromOperator, err := mustRenderer(t).Render(tc.n, tc.s)
+			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(fromOperator).To(Equal(fromHelm))
 		})
 	}

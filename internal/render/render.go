@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -45,12 +47,30 @@ const chartDir = "bitcoin-network"
 type Objects struct {
 	StatefulSet *appsv1ac.StatefulSetApplyConfiguration
 	Service     *corev1ac.ServiceApplyConfiguration
+	// NetworkPolicy is nil when the chart's networkPolicy.enabled is false.
+	NetworkPolicy *networkingv1ac.NetworkPolicyApplyConfiguration
+}
+
+// Settings are the chart values that come from the operator rather than from a
+// network's spec.
+type Settings struct {
+	// RPCAuth is the nodes' -rpcauth entry; empty renders none.
+	RPCAuth string
+	// RPCAllowIP is bitcoind's -rpcallowip; empty keeps the chart's default.
+	RPCAllowIP string
+	// RPCFrom are the NetworkPolicyPeers admitted to the nodes' RPC port, as chart
+	// values: the operator's own pods.
+	RPCFrom []map[string]any
 }
 
 // Renderer renders the embedded chart. It is safe for concurrent use.
 type Renderer struct {
 	chart *chart.Chart
+	ports sync.Map // Chain to Ports
 }
+
+// Ports are the TCP ports a chain's nodes listen on.
+type Ports struct{ RPC, P2P int32 }
 
 // NewRenderer parses the chart embedded in the binary. Call it once.
 func NewRenderer() (*Renderer, error) {
@@ -61,10 +81,23 @@ func NewRenderer() (*Renderer, error) {
 	return &Renderer{chart: c}, nil
 }
 
-// Values returns the chart values for a network: what its spec sets. Everything else
-// keeps the chart's defaults.
-func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
+// Values returns the chart values for a network: what its spec and the operator's
+// settings set. Everything else keeps the chart's defaults.
+func Values(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) map[string]any {
 	v := map[string]any{"managedBy": ManagedBy, "nodes": int64(n.Spec.Nodes)}
+	if s.RPCAuth != "" {
+		v["rpcAuth"] = s.RPCAuth
+	}
+	if s.RPCAllowIP != "" {
+		v["rpcAllowIP"] = s.RPCAllowIP
+	}
+	if len(s.RPCFrom) > 0 {
+		from := make([]any, len(s.RPCFrom))
+		for i, peer := range s.RPCFrom {
+			from[i] = peer
+		}
+		v["networkPolicy"] = map[string]any{"rpcFrom": from}
+	}
 	if n.Spec.Image != "" {
 		v["image"] = n.Spec.Image
 	}
@@ -81,8 +114,8 @@ func Values(n *bitcoinv1alpha1.BitcoinNetwork) map[string]any {
 }
 
 // Render renders the chart for a network and decodes its objects.
-func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork) (*Objects, error) {
-	top, err := chartutil.ToRenderValues(r.chart, Values(n),
+func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) (*Objects, error) {
+	top, err := chartutil.ToRenderValues(r.chart, Values(n, s),
 		chartutil.ReleaseOptions{Name: n.Name, Namespace: n.Namespace, IsInstall: true}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart values: %w", err)
@@ -98,6 +131,34 @@ func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork) (*Objects, error) {
 		}
 	}
 	return Decode(manifests...)
+}
+
+// Ports returns the RPC and P2P ports of a chain's nodes, read from the container
+// ports the chart renders for it, so that the chart stays their only definition.
+func (r *Renderer) Ports(chain bitcoinv1alpha1.Chain) (Ports, error) {
+	if p, ok := r.ports.Load(chain); ok {
+		return p.(Ports), nil
+	}
+	n := &bitcoinv1alpha1.BitcoinNetwork{Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Chain: chain}}
+	n.Name, n.Namespace = "ports", "ports"
+	objs, err := r.Render(n, Settings{})
+	if err != nil {
+		return Ports{}, err
+	}
+	var p Ports
+	for _, port := range objs.StatefulSet.Spec.Template.Spec.Containers[0].Ports {
+		switch *port.Name {
+		case "rpc":
+			p.RPC = *port.ContainerPort
+		case "p2p":
+			p.P2P = *port.ContainerPort
+		}
+	}
+	if p.RPC == 0 || p.P2P == 0 {
+		return Ports{}, fmt.Errorf("the chart renders no container ports named rpc and p2p for chain %q", chain)
+	}
+	r.ports.Store(chain, p)
+	return p, nil
 }
 
 // Decode decodes rendered manifests, each of one or more YAML documents, into Objects.
@@ -136,6 +197,9 @@ func (o *Objects) add(file, doc string) error {
 	case "v1/Service":
 		o.Service = &corev1ac.ServiceApplyConfiguration{}
 		return decodeStrict(file, doc, o.Service)
+	case "networking.k8s.io/v1/NetworkPolicy":
+		o.NetworkPolicy = &networkingv1ac.NetworkPolicyApplyConfiguration{}
+		return decodeStrict(file, doc, o.NetworkPolicy)
 	default:
 		return fmt.Errorf("%s: the chart rendered %s, which the operator does not apply", file, gvk)
 	}

@@ -16,7 +16,7 @@ func BenchmarkRender(b *testing.B) {
 	n := network("bench", 3, bitcoinv1alpha1.Regtest)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := r.Render(n); err != nil {
+		if _, err := r.Render(n, Settings{}); err != nil {
 			b.Fatal(err)
 		}
 	}

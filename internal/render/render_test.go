@@ -22,13 +22,18 @@ func network(name string, nodes int32, chain bitcoinv1alpha1.Chain) *bitcoinv1al
 	}
 }
 
-func mustRender(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) *Objects {
+func mustRenderer(t *testing.T) *Renderer {
 	t.Helper()
 	r, err := NewRenderer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := r.Render(n)
+	return r
+}
+
+func mustRender(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) *Objects {
+	t.Helper()
+	objs, err := mustRenderer(t).Render(n, Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,11 @@
 {{ .Release.Name }}-svc
 {{- end }}
 
+{{/* The NetworkPolicy's name. */}}
+{{- define "bitcoin-network.networkPolicyName" -}}
+{{ .Release.Name }}-netpol
+{{- end }}
+
 {{/* The chain's default RPC port. */}}
 {{- define "bitcoin-network.rpcPort" -}}
 {{- $ports := dict "regtest" 18443 "signet" 38332 "testnet4" 48332 -}}
