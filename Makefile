@@ -64,6 +64,10 @@ test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control 
 envtest: ## Provide kube-apiserver and etcd for envtest (built once per version, cached).
 	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh etcd kube-apiserver >/dev/null
 
+.PHONY: btcd
+btcd: ## Provide btcd, which stands in for bitcoind in the real-node tests and the demo (built once per version, cached).
+	@hack/btcd.sh >/dev/null
+
 .PHONY: local-cluster-binaries
 local-cluster-binaries: ## Provide every binary of the local control plane (built once per version, cached).
 	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
