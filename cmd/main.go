@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -22,6 +25,10 @@ type flags struct {
 	leaderNamespace        string
 	qps                    float64
 	burst, concurrency     int
+	peerPeriod             time.Duration
+	rpcAllowIP             string
+	operatorNamespace      string
+	operatorPodLabels      string
 }
 
 func main() {
@@ -33,6 +40,10 @@ func main() {
 	flag.Float64Var(&f.qps, "kube-api-qps", 200, "Requests per second to the Kubernetes API, sustained.")
 	flag.IntVar(&f.burst, "kube-api-burst", 400, "Requests to the Kubernetes API in a burst.")
 	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 16, "Networks each reconciler works on at once.")
+	flag.DurationVar(&f.peerPeriod, "peer-period", 30*time.Second, "How often the nodes of a settled network are asked for their peers and chain.")
+	flag.StringVar(&f.rpcAllowIP, "rpc-allow-ip", "", "The nodes' -rpcallowip, e.g. the pod network's CIDR; empty: the chart's default, any source, narrowed by the NetworkPolicy.")
+	flag.StringVar(&f.operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace, whose pods the nodes' NetworkPolicy admits to RPC; empty: any namespace.")
+	flag.StringVar(&f.operatorPodLabels, "operator-pod-labels", "app.kubernetes.io/name=bitcoin-operator", "Labels of the operator's pods (k=v,...), which the nodes' NetworkPolicy admits to RPC.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -66,7 +77,18 @@ func run(f flags) error {
 		return fmt.Errorf("failed to create the manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controller.Setup(ctx, mgr, controller.Options{MaxConcurrentReconciles: f.concurrency}); err != nil {
+	podLabels, err := labels.ConvertSelectorToLabelsMap(f.operatorPodLabels)
+	if err != nil {
+		return fmt.Errorf("invalid --operator-pod-labels: %w", err)
+	}
+	opts := controller.Options{
+		MaxConcurrentReconciles: f.concurrency,
+		PeerPeriod:              f.peerPeriod,
+		RPCAllowIP:              f.rpcAllowIP,
+		OperatorNamespace:       f.operatorNamespace,
+		OperatorPodLabels:       podLabels,
+	}
+	if err := controller.Setup(ctx, mgr, opts); err != nil {
 		return fmt.Errorf("failed to set up the reconcilers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

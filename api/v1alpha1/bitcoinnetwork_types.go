@@ -34,6 +34,9 @@ type BitcoinNetworkSpec struct {
 
 	// Secret is the name of a Secret in the network's namespace that holds the nodes' RPC
 	// credentials, of type kubernetes.io/basic-auth with the keys username and password.
+	// The username must not contain ':'. When unset, the operator generates random
+	// credentials into a Secret of its own, <name>-rpc-credentials, which goes with the
+	// network. Changing the credentials rolls the nodes onto them.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
@@ -79,6 +82,14 @@ type BitcoinNetworkNode struct {
 	NodeName string `json:"nodeName"`
 	// DNSName is the node's name in cluster DNS, <pod>.<headless service>.<namespace>.svc.
 	DNSName string `json:"dnsName"`
+	// Peers is the number of P2P connections the node last reported (getpeerinfo), to
+	// nodes of the network or beyond. Unset until the operator has reached the node.
+	// +optional
+	Peers *int32 `json:"peers,omitempty"`
+	// Blocks is the height of the node's best chain when the operator last asked
+	// (getblockchaininfo). Unset until the operator has reached the node.
+	// +optional
+	Blocks *int64 `json:"blocks,omitempty"`
 }
 
 // BitcoinNetworkStatus is the network as the operator last observed it. Several
@@ -102,14 +113,21 @@ type BitcoinNetworkStatus struct {
 	// +optional
 	Selector string `json:"selector,omitempty"`
 
+	// SecretName is the Secret that holds the nodes' RPC credentials: spec.secret, or
+	// the one the operator generated.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
 	// Nodes lists the nodes that have a pod, in ordinal order.
 	// +listType=map
 	// +listMapKey=ordinal
 	// +optional
 	Nodes []BitcoinNetworkNode `json:"nodes,omitempty"`
 
-	// Conditions are the network's conditions: Available (every requested node is ready)
-	// and Degraded (something needs the user's attention; the message says what).
+	// Conditions are the network's conditions: Available (every requested node is
+	// ready), Connected (the ready nodes form one P2P network), Synced (the ready nodes
+	// share one best block) and Degraded (something needs the user's attention; the
+	// message says what).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -124,6 +142,11 @@ const (
 	// ConditionDegraded is True when the network cannot be brought to its spec without
 	// the user's help.
 	ConditionDegraded = "Degraded"
+	// ConditionConnected is True when the P2P connections the ready nodes report link
+	// them all into one network.
+	ConditionConnected = "Connected"
+	// ConditionSynced is True when every ready node reports the same best block.
+	ConditionSynced = "Synced"
 )
 
 // BitcoinNetwork is a network of Bitcoin Core nodes, one StatefulSet pod each.
@@ -139,6 +162,8 @@ const (
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.spec.nodes`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyNodes`
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Connected",type=string,JSONPath=`.status.conditions[?(@.type=="Connected")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 48",message="metadata.name must be at most 48 characters: the StatefulSet <name>-sts labels its pods with <name>-sts-<hash of up to 10 characters>, which must fit in 63"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter), since the headless Service <name>-svc must be one"

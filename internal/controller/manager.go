@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,18 +31,19 @@ func NewScheme() *runtime.Scheme {
 
 // CacheOptions limits the manager's cache to what the operator reads: the namespaces
 // of WATCH_NAMESPACE (empty: all; otherwise a comma-separated list, as OLM sets it),
-// and of the pods, StatefulSets and Services only those the operator rendered, so that
-// a cluster's other pods cost it no memory. Pods keep only what the status reconciler
-// reads (slimPod); StatefulSets and Services keep their managedFields for no-op
-// detection. Users' Secrets are watched as metadata only, without managedFields.
+// and of the pods, StatefulSets, Services and NetworkPolicies only those the operator
+// rendered, so that a cluster's other pods cost it no memory. Pods keep only what the
+// reconcilers read (slimPod); the rendered objects keep their managedFields for no-op
+// detection. Secrets are watched as metadata only, without managedFields.
 func CacheOptions(watchNamespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:         {Label: ours, Transform: slimPod},
-			&appsv1.StatefulSet{}: {Label: ours},
-			&corev1.Service{}:     {Label: ours},
-			secretMetadata:        {Transform: cache.TransformStripManagedFields()},
+			&corev1.Pod{}:                 {Label: ours, Transform: slimPod},
+			&appsv1.StatefulSet{}:         {Label: ours},
+			&corev1.Service{}:             {Label: ours},
+			&networkingv1.NetworkPolicy{}: {Label: ours},
+			secretMetadata:                {Transform: cache.TransformStripManagedFields()},
 		},
 	}
 	for _, ns := range strings.Split(watchNamespace, ",") {
@@ -56,7 +58,7 @@ func CacheOptions(watchNamespace string) cache.Options {
 }
 
 // slimPod drops from a cached pod what the operator never reads: managedFields, the
-// spec, and all of the status but the IP and the conditions.
+// spec, and all of the status but the IP, the conditions and the restart counts.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -64,6 +66,10 @@ func slimPod(obj any) (any, error) {
 	}
 	pod.ManagedFields = nil
 	pod.Spec = corev1.PodSpec{}
-	pod.Status = corev1.PodStatus{PodIP: pod.Status.PodIP, Conditions: pod.Status.Conditions}
+	var containers []corev1.ContainerStatus
+	for _, c := range pod.Status.ContainerStatuses {
+		containers = append(containers, corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount})
+	}
+	pod.Status = corev1.PodStatus{PodIP: pod.Status.PodIP, Conditions: pod.Status.Conditions, ContainerStatuses: containers}
 	return pod, nil
 }

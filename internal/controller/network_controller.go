@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -23,24 +27,34 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
-// NetworkReconciler makes a network's StatefulSet and headless Service what the chart
-// renders for its spec, and reports in the Degraded condition what keeps it from that.
+// NetworkReconciler makes a network's StatefulSet, headless Service and NetworkPolicy
+// what the chart renders for its spec and credentials, and reports in the Degraded
+// condition what keeps it from that.
 type NetworkReconciler struct {
 	client.Client
-	// APIReader reads users' Secrets, which the cache holds as metadata only.
+	// APIReader reads Secrets whole; the cache holds their metadata only.
 	APIReader client.Reader
 	Renderer  *render.Renderer
 	Recorder  record.EventRecorder
+	// Settings are the chart values that come from the operator (the RPC clients the
+	// NetworkPolicy admits, -rpcallowip); RPCAuth is set per network.
+	Settings     render.Settings
+	Observations *observations
 
 	written recentWrites
+	// rpcAuths remembers the rpcauth entry last applied to each network, so that a
+	// reconcile that runs before the cache shows it keeps it instead of salting anew.
+	rpcAuths sync.Map
 }
 
 // networkStatus is the part of the status the network reconciler owns.
 type networkStatus struct {
 	ObservedGeneration int64              `json:"observedGeneration"`
+	SecretName         string             `json:"secretName"`
 	Conditions         []metav1.Condition `json:"conditions"`
 }
 
@@ -49,7 +63,8 @@ type networkStatus struct {
 // +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=core,resources=services,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 
 // Reconcile brings one network's children to its spec.
@@ -65,21 +80,28 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	// them now would recreate what it just deleted.
 	if !network.DeletionTimestamp.IsZero() {
 		logger.V(1).Info("Network is being deleted; leaving its objects to the garbage collector")
+		r.rpcAuths.Delete(network.UID)
 		return ctrl.Result{}, nil
 	}
 	logger.V(1).Info("Reconciling network")
 
-	secretProblem, err := r.checkSecret(ctx, network)
+	creds, credsProblem, err := r.ensureCredentials(ctx, network)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	applyErr := r.applyChildren(ctx, network)
-	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, secretProblem, applyErr))
+	applyErr := r.applyChildren(ctx, network, creds)
+	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, credsProblem, applyErr))
 }
 
 // applyChildren renders the chart for the network and applies what changed.
-func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) error {
-	objs, err := r.Renderer.Render(network)
+func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials) error {
+	rpcAuth, err := r.rpcAuth(ctx, network, creds)
+	if err != nil {
+		return err
+	}
+	settings := r.Settings
+	settings.RPCAuth = string(rpcAuth)
+	objs, err := r.Renderer.Render(network, settings)
 	if err != nil {
 		return reconcile.TerminalError(err)
 	}
@@ -87,18 +109,27 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	objs.Service.WithOwnerReferences(owner)
 	objs.StatefulSet.WithOwnerReferences(owner)
 
-	svc := &corev1.Service{}
-	result, err := applyIfChanged(ctx, r.Client, keyOf(network, *objs.Service.Name), svc, objs.Service, corev1ac.ExtractService)
+	result, err := applyIfChanged(ctx, r.Client, keyOf(network, *objs.Service.Name), &corev1.Service{}, objs.Service, corev1ac.ExtractService)
 	if err != nil {
 		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
 	}
 	r.recordApplied(ctx, network, "Service", *objs.Service.Name, result)
+
+	if np := objs.NetworkPolicy; np != nil {
+		np.WithOwnerReferences(owner)
+		result, err = applyIfChanged(ctx, r.Client, keyOf(network, *np.Name), &networkingv1.NetworkPolicy{}, np, networkingv1ac.ExtractNetworkPolicy)
+		if err != nil {
+			return fmt.Errorf("failed to apply NetworkPolicy %s: %w", *np.Name, err)
+		}
+		r.recordApplied(ctx, network, "NetworkPolicy", *np.Name, result)
+	}
 
 	sts := &appsv1.StatefulSet{}
 	result, err = applyIfChanged(ctx, r.Client, keyOf(network, *objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
 	if err != nil {
 		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
 	}
+	r.rpcAuths.Store(network.UID, rpcAuth)
 	if result == updated && sts.Spec.Replicas != nil && *sts.Spec.Replicas != network.Spec.Nodes {
 		log.FromContext(ctx).Info("Scaled", "statefulSet", sts.Name, "from", *sts.Spec.Replicas, "to", network.Spec.Nodes)
 		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Scaled",
@@ -107,6 +138,45 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	}
 	r.recordApplied(ctx, network, "StatefulSet", *objs.StatefulSet.Name, result)
 	return nil
+}
+
+// rpcAuth returns the nodes' rpcauth entry for the credentials. The entry the nodes
+// run with is kept as long as it admits the credentials: a new salt would change the
+// pod template and roll every node for nothing. Without usable credentials (a Secret
+// the user must fix), the nodes keep what they have.
+func (r *NetworkReconciler) rpcAuth(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials) (bitcoin.RPCAuth, error) {
+	var candidates []bitcoin.RPCAuth
+	if last, ok := r.rpcAuths.Load(network.UID); ok {
+		candidates = append(candidates, last.(bitcoin.RPCAuth))
+	}
+	sts, err := statefulSetOf(ctx, r.Client, network)
+	if err != nil {
+		return "", err
+	}
+	if sts != nil {
+		candidates = append(candidates, appliedRPCAuth(sts))
+	}
+	if creds == nil {
+		return append(candidates, "")[0], nil
+	}
+	for _, c := range candidates {
+		if c.Matches(creds.user, creds.password) {
+			return c, nil
+		}
+	}
+	return bitcoin.NewRPCAuth(creds.user, creds.password)
+}
+
+// appliedRPCAuth returns the rpcauth entry in a StatefulSet's bitcoind arguments.
+func appliedRPCAuth(sts *appsv1.StatefulSet) bitcoin.RPCAuth {
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		for _, arg := range c.Args {
+			if entry, ok := strings.CutPrefix(arg, "-rpcauth="); ok {
+				return bitcoin.RPCAuth(entry)
+			}
+		}
+	}
+	return ""
 }
 
 func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, kind, name string, result applyResult) {
@@ -122,27 +192,32 @@ func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv
 }
 
 // updateStatus writes the network reconciler's part of the status if it changed:
-// Degraded says what keeps the network from its spec, and observedGeneration moves on
-// once the children were applied for the current spec.
-func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, secretProblem *problem, applyErr error) error {
+// Degraded says what keeps the network from its spec, observedGeneration moves on once
+// the children were applied for the current spec, and secretName says where the
+// credentials are.
+func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, credsProblem *problem, applyErr error) error {
 	if applyErr != nil && !needsUser(applyErr) {
 		return nil // a transient failure: the reconcile is retried, and nothing needs the user yet
 	}
 	observed := network.Generation
 	var degraded metav1.Condition
+	authFailure := r.Observations.authFailure(client.ObjectKeyFromObject(network))
 	switch {
 	case applyErr != nil:
 		observed = network.Status.ObservedGeneration
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", applyErr.Error())
-	case secretProblem != nil:
-		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, secretProblem.reason, secretProblem.message)
+	case credsProblem != nil:
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, credsProblem.reason, credsProblem.message)
+	case authFailure != "":
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "RPCAuthenticationFailed", authFailure)
 	default:
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionFalse, "Reconciled",
 			"The network's objects match its spec")
 	}
 	changed := conditionChanged(network, degraded)
-	status := networkStatus{ObservedGeneration: observed, Conditions: []metav1.Condition{degraded}}
-	if network.Status.ObservedGeneration == observed && !changed || r.written.justWrote(network.UID, status) {
+	status := networkStatus{ObservedGeneration: observed, SecretName: secretName(network), Conditions: []metav1.Condition{degraded}}
+	upToDate := network.Status.ObservedGeneration == observed && network.Status.SecretName == status.SecretName && !changed
+	if upToDate || r.written.justWrote(network.UID, status) {
 		return nil
 	}
 	if changed && degraded.Status == metav1.ConditionTrue {
@@ -155,7 +230,8 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	return nil
 }
 
-// SetupWithManager watches networks, the objects they own and the Secrets they name.
+// SetupWithManager watches networks, the objects they own, the Secrets that hold
+// their credentials, and what the peer reconciler learns about those credentials.
 func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bitcoinnetwork").
@@ -168,9 +244,11 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Service{}).
-		// Users' Secrets carry no label of ours: watch their metadata only, and map a
-		// Secret to the networks that name it.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.networksNamingSecret)).
+		Owns(&networkingv1.NetworkPolicy{}).
+		// Users' Secrets carry no label to select on: watch every Secret's metadata
+		// only, and map a Secret to the networks whose credentials it holds.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(networksOfSecret(r.Client))).
+		WatchesRawSource(observed(r.Observations.auth)).
 		Complete(r)
 }
 

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
@@ -98,6 +100,25 @@ func available(network *bitcoinv1alpha1.BitcoinNetwork, nodes []bitcoinv1alpha1.
 	}
 	return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionFalse, "NodesNotReady",
 		fmt.Sprintf("%d of %d nodes are ready", ready, want))
+}
+
+// addObservations adds to each node the peers and blocks it last reported to the
+// peer reconciler. A node not heard from since the operator started keeps what the
+// status shows, so that a restarted operator does not blank them.
+func (s *nodeStatus) addObservations(network *bitcoinv1alpha1.BitcoinNetwork, obs *observations) {
+	shown := map[int32]bitcoinv1alpha1.BitcoinNetworkNode{}
+	for _, n := range network.Status.Nodes {
+		shown[n.Ordinal] = n
+	}
+	key := types.NamespacedName{Namespace: network.Namespace, Name: network.Name}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if o, ok := obs.node(key, n.Ordinal); ok {
+			n.Peers, n.Blocks = ptr.To(o.Peers), ptr.To(o.Blocks)
+		} else if old, ok := shown[n.Ordinal]; ok {
+			n.Peers, n.Blocks = old.Peers, old.Blocks
+		}
+	}
 }
 
 // changedFrom tells whether s differs from what the network's status shows.

@@ -13,6 +13,7 @@ const (
 	fieldOwner         = "bitcoin-operator"
 	networkStatusOwner = "bitcoin-operator-network"
 	nodeStatusOwner    = "bitcoin-operator-status"
+	peerStatusOwner    = "bitcoin-operator-peers"
 	networkKind        = "BitcoinNetwork"
 )
 

@@ -1,9 +1,12 @@
 // Package controller holds the operator's reconcilers: the network reconciler applies
-// what the chart renders for a network, the status reconciler reports its nodes.
+// what the chart renders for a network, the status reconciler reports its nodes, and
+// the peer reconciler wires the nodes into one Bitcoin network over RPC.
 package controller
 
 import (
+	"cmp"
 	"context"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -15,6 +18,16 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is how many networks each reconciler works on at once.
 	MaxConcurrentReconciles int
+	// PeerPeriod is how often the nodes of a settled network are asked for their
+	// peers and chain; 0 means 30 s.
+	PeerPeriod time.Duration
+	// RPCAllowIP is the nodes' -rpcallowip; empty keeps the chart's default.
+	RPCAllowIP string
+	// OperatorNamespace and OperatorPodLabels select the operator's own pods, which
+	// the nodes' NetworkPolicy admits to RPC. Without labels it admits no RPC client;
+	// without a namespace, the labelled pods of every namespace.
+	OperatorNamespace string
+	OperatorPodLabels map[string]string
 }
 
 // Setup registers the cache indexes and every reconciler with the manager. The
@@ -27,22 +40,53 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := setupIndexes(ctx, mgr); err != nil {
 		return err
 	}
+	// The core/v1 recorder, not events.k8s.io's: that one folds events of the same
+	// reason into a series that keeps the first message ("Scaled from 3 to 5" would
+	// stand for every later scaling) and rewrites it while idle.
+	recorder := mgr.GetEventRecorderFor("bitcoin-operator") //nolint:staticcheck
+	observations := newObservations()
 	network := &NetworkReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Renderer:  renderer,
-		// The core/v1 recorder, not events.k8s.io's: that one folds events of the same
-		// reason into a series that keeps the first message ("Scaled from 3 to 5"
-		// would stand for every later scaling) and rewrites it while idle.
-		Recorder: mgr.GetEventRecorderFor("bitcoin-operator"), //nolint:staticcheck
-
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Renderer:     renderer,
+		Recorder:     recorder,
+		Settings:     render.Settings{RPCAllowIP: opts.RPCAllowIP, RPCFrom: opts.rpcClients()},
+		Observations: observations,
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
-	return (&StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, opts.controllerOptions())
+	status := &StatusReconciler{Client: mgr.GetClient(), Observations: observations}
+	if err := status.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
+		return err
+	}
+	peers := &PeerReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Renderer:     renderer,
+		Recorder:     recorder,
+		Observations: observations,
+		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
+	}
+	return peers.SetupWithManager(mgr, opts.controllerOptions())
 }
 
 func (o Options) controllerOptions() controller.Options {
 	return controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
+}
+
+// rpcClients is the NetworkPolicyPeer, as chart values, of the operator's pods.
+func (o Options) rpcClients() []map[string]any {
+	if len(o.OperatorPodLabels) == 0 {
+		return nil
+	}
+	labels := map[string]any{}
+	for k, v := range o.OperatorPodLabels {
+		labels[k] = v
+	}
+	namespaces := map[string]any{} // every namespace
+	if o.OperatorNamespace != "" {
+		namespaces["matchLabels"] = map[string]any{"kubernetes.io/metadata.name": o.OperatorNamespace}
+	}
+	return []map[string]any{{"namespaceSelector": namespaces, "podSelector": map[string]any{"matchLabels": labels}}}
 }

@@ -21,10 +21,14 @@ import (
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
-// StatusReconciler reports a network's nodes from its pods: status.nodes, readyNodes,
-// replicas, selector and the Available condition. It never touches the spec.
+// StatusReconciler reports a network's nodes from its pods and from what the peer
+// reconciler heard them say: status.nodes, readyNodes, replicas, selector and the
+// Available condition. It never touches the spec.
 type StatusReconciler struct {
 	client.Client
+	// Observations hold each node's peers and blocks, as the peer reconciler last
+	// heard them.
+	Observations *observations
 
 	written recentWrites
 }
@@ -40,7 +44,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if !network.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	sts, err := r.statefulSetOf(ctx, network)
+	sts, err := statefulSetOf(ctx, r.Client, network)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -51,6 +55,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	status := observeNodes(network, sts, pods.Items)
+	status.addObservations(network, r.Observations)
 	if !status.changedFrom(network) || r.written.justWrote(network.UID, status) {
 		return ctrl.Result{}, nil
 	}
@@ -63,9 +68,9 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 }
 
 // statefulSetOf returns the StatefulSet the network controls, or nil before it exists.
-func (r *StatusReconciler) statefulSetOf(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*appsv1.StatefulSet, error) {
+func statefulSetOf(ctx context.Context, c client.Reader, network *bitcoinv1alpha1.BitcoinNetwork) (*appsv1.StatefulSet, error) {
 	var list appsv1.StatefulSetList
-	if err := r.List(ctx, &list, client.InNamespace(network.Namespace),
+	if err := c.List(ctx, &list, client.InNamespace(network.Namespace),
 		client.MatchingFields{indexOwnerNetwork: network.Name}); err != nil {
 		return nil, fmt.Errorf("failed to list the network's StatefulSet: %w", err)
 	}
@@ -91,6 +96,8 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Op
 		// Pod readiness and IPs are what this reconciler reports: watch them instead of
 		// waiting for a resync.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(networkOfPod)).
+		// Peers and blocks come from the peer reconciler's RPC calls.
+		WatchesRawSource(observed(r.Observations.nodes)).
 		Complete(r)
 }
 

@@ -119,14 +119,16 @@ func TestStatusFollowsPods(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 }
 
-// expectNoWrites proves the steady state: it makes both reconcilers run again without
-// changing anything they own (an annotation on the StatefulSet, a label on a pod),
-// waits until they have, and then sees no write request from the operator for 10 s.
+// expectNoWrites proves the steady state: it makes the reconcilers run again without
+// changing anything they own (an annotation on the StatefulSet, a label on a pod; the
+// peer reconciler's own period), waits until they have, and then sees no write
+// request from the operator for 10 s.
 func expectNoWrites(t *testing.T, sts *appsv1.StatefulSet, pod *corev1.Pod) {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
 	networkRuns, statusRuns := reconciles(g, "bitcoinnetwork"), reconciles(g, "bitcoinnetwork-status")
+	peerRuns := reconciles(g, "bitcoinnetwork-peers")
 	before, _ := writes.snapshot()
 
 	g.Expect(k8s.Patch(ctx, sts, client.RawPatch("application/merge-patch+json",
@@ -136,6 +138,7 @@ func expectNoWrites(t *testing.T, sts *appsv1.StatefulSet, pod *corev1.Pod) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(reconciles(g, "bitcoinnetwork")).To(BeNumerically(">", networkRuns))
 		g.Expect(reconciles(g, "bitcoinnetwork-status")).To(BeNumerically(">", statusRuns))
+		g.Expect(reconciles(g, "bitcoinnetwork-peers")).To(BeNumerically(">", peerRuns))
 	}, timeout, interval).Should(Succeed())
 
 	g.Consistently(func(g Gomega) {

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"fmt"
 	"net/http"
 	"os"
@@ -44,7 +46,14 @@ var (
 	adminConfig *rest.Config
 	k8s         client.Client // the tests' own client, as cluster admin
 	writes      = &writeCounter{}
+	// operatorLog holds everything the operator logged, for tests that look for
+	// credentials in it.
+	operatorLog = &syncBuffer{}
 )
+
+// testPeerPeriod keeps the peer reconciler's rounds short, so that a restarted node's
+// lost entries come back within a test's patience.
+const testPeerPeriod = 2 * time.Second
 
 func TestMain(m *testing.M) {
 	code, err := runSuite(m)
@@ -56,7 +65,9 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) (int, error) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	// Debug level into the buffer whatever the console shows: credentials must not
+	// reach any level.
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(operatorLog, levelWriter(os.Stderr))), zap.UseDevMode(true), zap.Level(zapcore.Level(-2))))
 	assets, err := kubeAssets()
 	if err != nil {
 		return 1, err
@@ -105,11 +116,39 @@ func kubeAssets() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func zapLevel() zapcore.Level {
+// levelWriter shows info and above on the console, or everything with TEST_VERBOSE.
+func levelWriter(w io.Writer) io.Writer {
 	if os.Getenv("TEST_VERBOSE") != "" {
-		return -1
+		return w
 	}
-	return 0
+	return writerFunc(func(p []byte) (int, error) {
+		if bytes.Contains(p, []byte("\tDEBUG\t")) || bytes.Contains(p, []byte("\tLevel(-2)\t")) {
+			return len(p), nil
+		}
+		return w.Write(p)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// syncBuffer is a bytes.Buffer safe for the manager's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startOperator runs the manager as the operator's main does, through Setup, as the
@@ -126,7 +165,9 @@ func startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := Setup(ctx, mgr, Options{MaxConcurrentReconciles: 2}); err != nil {
+	opts := Options{MaxConcurrentReconciles: 2, PeerPeriod: testPeerPeriod,
+		OperatorNamespace: operatorNamespace, OperatorPodLabels: map[string]string{"app.kubernetes.io/name": "bitcoin-operator"}}
+	if err := Setup(ctx, mgr, opts); err != nil {
 		return err
 	}
 	go func() {

@@ -1,0 +1,163 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
+)
+
+// credentials are a network's RPC username and password and the Secret that holds
+// them. They print as the Secret's name only, so that no log line or error can carry
+// them by accident.
+type credentials struct {
+	secret, version string // the Secret's name and resourceVersion
+	user, password  string
+}
+
+func (c credentials) String() string { return fmt.Sprintf("credentials of Secret %q", c.secret) }
+
+// problem is something the user has to fix: a condition reason and a message that says
+// what to do.
+type problem struct{ reason, message string }
+
+// generatedSecretName is the Secret the operator creates for a network without
+// spec.secret.
+func generatedSecretName(network *bitcoinv1alpha1.BitcoinNetwork) string {
+	return network.Name + "-rpc-credentials"
+}
+
+// secretName is the Secret that holds a network's credentials.
+func secretName(network *bitcoinv1alpha1.BitcoinNetwork) string {
+	if network.Spec.Secret != "" {
+		return network.Spec.Secret
+	}
+	return generatedSecretName(network)
+}
+
+// readCredentials reads a network's credentials from its Secret through r, which must
+// read Secrets whole (the manager's cache holds their metadata only). A Secret the user
+// must fix gives a problem; messages name keys, never values.
+func readCredentials(ctx context.Context, r client.Reader, network *bitcoinv1alpha1.BitcoinNetwork) (*credentials, *problem, error) {
+	name := secretName(network)
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, keyOf(network, name), secret)
+	if apierrors.IsNotFound(err) {
+		if network.Spec.Secret == "" {
+			return nil, nil, nil // not generated yet
+		}
+		return nil, &problem{"SecretNotFound", fmt.Sprintf("Secret %q named by spec.secret does not exist in namespace %q: create it (type kubernetes.io/basic-auth, keys username and password)",
+			name, network.Namespace)}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to read Secret %q: %w", name, err)
+	}
+	if network.Spec.Secret == "" && !metav1.IsControlledBy(secret, network) {
+		return nil, &problem{"SecretConflict", fmt.Sprintf("Secret %q exists but was not generated for this network: delete it, or name it in spec.secret to use its credentials",
+			name)}, nil
+	}
+	for _, key := range []string{corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey} {
+		if len(secret.Data[key]) == 0 {
+			return nil, &problem{"SecretKeyMissing", fmt.Sprintf("Secret %q has no key %q (or it is empty): add it", name, key)}, nil
+		}
+	}
+	user := string(secret.Data[corev1.BasicAuthUsernameKey])
+	if strings.Contains(user, ":") {
+		return nil, &problem{"InvalidUsername", fmt.Sprintf("The username in Secret %q contains ':', which Bitcoin Core's rpcauth and HTTP basic auth cannot carry: choose a username without it",
+			name)}, nil
+	}
+	return &credentials{secret: name, version: secret.ResourceVersion, user: user,
+		password: string(secret.Data[corev1.BasicAuthPasswordKey])}, nil, nil
+}
+
+// ensureCredentials returns a network's credentials, first generating them into a
+// Secret the network owns when spec.secret is unset: the garbage collector removes it
+// with the network. The operator never changes a Secret once it exists.
+func (r *NetworkReconciler) ensureCredentials(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*credentials, *problem, error) {
+	creds, prob, err := readCredentials(ctx, r.APIReader, network)
+	if creds != nil || prob != nil || err != nil || network.Spec.Secret != "" {
+		return creds, prob, err
+	}
+	secret, err := newCredentialsSecret(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := controllerutil.SetControllerReference(network, secret, r.Scheme()); err != nil {
+		return nil, nil, reconcile.TerminalError(err)
+	}
+	// Create decodes the server's answer into secret, which holds Data, not StringData.
+	creds = &credentials{secret: secret.Name, user: secret.StringData[corev1.BasicAuthUsernameKey],
+		password: secret.StringData[corev1.BasicAuthPasswordKey]}
+	if err := r.Create(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
+		if apierrors.IsAlreadyExists(err) { // created since we read: read it again
+			return readCredentials(ctx, r.APIReader, network)
+		}
+		return nil, nil, fmt.Errorf("failed to create Secret %q: %w", secret.Name, err)
+	}
+	log.FromContext(ctx).Info("Generated RPC credentials", "secret", secret.Name)
+	r.Recorder.Eventf(network, corev1.EventTypeNormal, "Created", "Created Secret %s with generated RPC credentials", secret.Name)
+	creds.version = secret.ResourceVersion
+	return creds, nil, nil
+}
+
+// newCredentialsSecret returns a basic-auth Secret for the network with a random
+// username and a random 256-bit password. A random username costs nothing and gives
+// tests something to look for that no log line holds by chance.
+func newCredentialsSecret(network *bitcoinv1alpha1.BitcoinNetwork) (*corev1.Secret, error) {
+	random := make([]byte, 36)
+	if _, err := rand.Read(random); err != nil {
+		return nil, reconcile.TerminalError(err)
+	}
+	user, password := random[:4], random[4:]
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      generatedSecretName(network),
+			Namespace: network.Namespace,
+			Labels:    map[string]string{render.LabelManagedBy: render.ManagedBy, render.LabelInstance: network.Name},
+		},
+		Type: corev1.SecretTypeBasicAuth,
+		StringData: map[string]string{
+			corev1.BasicAuthUsernameKey: "rpc-" + hex.EncodeToString(user),
+			// base64url: no character that a shell, a URL or bitcoin-cli's
+			// -rpcpassword would need escaped.
+			corev1.BasicAuthPasswordKey: base64.RawURLEncoding.EncodeToString(password),
+		},
+	}, nil
+}
+
+// networksOfSecret maps a Secret to the networks in its namespace whose credentials it
+// holds: those that name it in spec.secret, and the one it was generated for.
+func networksOfSecret(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, secret client.Object) []reconcile.Request {
+		var networks bitcoinv1alpha1.BitcoinNetworkList
+		if err := c.List(ctx, &networks, client.InNamespace(secret.GetNamespace()),
+			client.MatchingFields{indexSecret: secret.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "Failed to list the networks that name a Secret", "secret", client.ObjectKeyFromObject(secret))
+			return nil
+		}
+		requests := make([]reconcile.Request, 0, len(networks.Items)+1)
+		for _, n := range networks.Items {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&n)})
+		}
+		if owner := metav1.GetControllerOf(secret); owner != nil && owner.Kind == networkKind &&
+			owner.APIVersion == bitcoinv1alpha1.GroupVersion.String() {
+			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner.Name}})
+		}
+		return requests
+	}
+}
