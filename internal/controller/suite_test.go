@@ -3,8 +3,8 @@ package controller
 import (
 	"bytes"
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
