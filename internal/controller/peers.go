@@ -70,6 +70,9 @@ func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNod
 		return set(metav1.ConditionFalse, "Partitioned", fmt.Sprintf("%s no P2P path to %s yet",
 			subject(apart, "has", "have"), nodes[0].NodeName))
 	}
+	if len(nodes) == 1 {
+		return set(metav1.ConditionTrue, "Connected", "The only ready node has no other to connect to")
+	}
 	return set(metav1.ConditionTrue, "Connected", fmt.Sprintf("The %d ready nodes form one P2P network", len(nodes)))
 }
 
@@ -95,6 +98,9 @@ func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, 
 	if len(behind) > 0 {
 		return set(metav1.ConditionFalse, "BestBlocksDiffer", fmt.Sprintf("%s is at height %d (%s); %s",
 			nodes[0].NodeName, first.Blocks, first.BestBlockHash, strings.Join(behind, ", ")))
+	}
+	if len(nodes) == 1 {
+		return set(metav1.ConditionTrue, "Synced", fmt.Sprintf("The only ready node is at height %d (%s)", first.Blocks, first.BestBlockHash))
 	}
 	return set(metav1.ConditionTrue, "Synced", fmt.Sprintf("The %d ready nodes are at height %d (%s)",
 		len(nodes), first.Blocks, first.BestBlockHash))
