@@ -36,7 +36,8 @@ func TestOperatorRestartWhileConverging(t *testing.T) {
 	c := childrenOf(g, ns, n.Name)
 	g.Expect(c.statefulSets).To(HaveLen(1))
 	g.Expect(c.services).To(HaveLen(1))
-	for _, resource := range []string{"statefulsets", "services"} {
+	// The credentials Secret too: a restart neither regenerates nor re-salts them.
+	for _, resource := range []string{"statefulsets", "services", "networkpolicies", "secrets"} {
 		g.Expect(operatorWrites(g, ns, resource, restarted)).To(BeEmpty(), "the restarted operator rewrote %s", resource)
 	}
 }
