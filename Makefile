@@ -50,11 +50,18 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e and the bench's smoke run.
+test: verify-generated vet local-cluster-binaries test-unit test-fuzz test-e2e bench-smoke ## Run every test: unit, chart, envtest, fuzz, e2e and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
 	KUBEBUILDER_ASSETS="$$(hack/kube-assets.sh etcd kube-apiserver)" go test ./... -count=1
+
+# FUZZTIME bounds the fuzzing in `make test`; run longer by hand, e.g. FUZZTIME=10m.
+FUZZTIME ?= 15s
+
+.PHONY: test-fuzz
+test-fuzz: ## Fuzz the RPC response decoding for FUZZTIME (its seed corpus runs in test-unit too).
+	go test ./internal/bitcoin/ -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-e2e
 test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control plane (test/cluster).
