@@ -47,6 +47,10 @@ type PeerReconciler struct {
 
 	nodes   rpcNodes
 	written recentWrites
+	// credentialsOf holds each network's credentials as last read, with the Secret's
+	// resourceVersion then: a round reads the Secret whole only when the cache shows
+	// that it changed.
+	credentialsOf sync.Map
 }
 
 // peerStatus is the part of the status the peer reconciler owns.
@@ -72,9 +76,10 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if network.UID == "" || !network.DeletionTimestamp.IsZero() {
 		r.nodes.forget(req.NamespacedName)
 		r.Observations.forget(req.NamespacedName)
+		r.credentialsOf.Delete(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	creds, _, err := readCredentials(ctx, r.APIReader, network)
+	creds, err := r.credentials(ctx, network)
 	if err != nil || creds == nil {
 		// No usable credentials: the network reconciler reports why in Degraded, and
 		// the Secret's change wakes this reconciler.
@@ -92,6 +97,27 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.nextRound(req.NamespacedName, changed, connected, synced)}, nil
+}
+
+// credentials returns the network's credentials, read again only when the Secret's
+// resourceVersion in the cache (which holds Secrets' metadata) moved on.
+func (r *PeerReconciler) credentials(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*credentials, error) {
+	name := secretName(network)
+	meta := secretMetadata.DeepCopy()
+	if err := r.Get(ctx, keyOf(network, name), meta); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	key := client.ObjectKeyFromObject(network)
+	if cached, ok := r.credentialsOf.Load(key); ok {
+		if c := cached.(*credentials); c.secret == name && c.version == meta.ResourceVersion {
+			return c, nil
+		}
+	}
+	creds, _, err := readCredentials(ctx, r.APIReader, network)
+	if creds != nil {
+		r.credentialsOf.Store(key, creds)
+	}
+	return creds, err
 }
 
 // readyNodes returns the network's ready nodes that have an IP, in ordinal order, with
