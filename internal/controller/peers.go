@@ -37,12 +37,8 @@ func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNod
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionConnected, status, reason, message)
 	}
-	if len(nodes) == 0 {
-		return set(metav1.ConditionFalse, "NoReadyNodes", "No node is ready")
-	}
-	if silent := unanswered(nodes, answers); len(silent) > 0 {
-		return set(metav1.ConditionUnknown, "NodesUnreachable",
-			fmt.Sprintf("%s not answer RPC (see the RPCFailed events)", subject(silent, "does", "do")))
+	if c, unknown := unobserved(set, nodes, answers); unknown {
+		return c
 	}
 	ordinalOf := map[string]int32{}
 	for _, n := range nodes {
@@ -81,12 +77,8 @@ func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, 
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionSynced, status, reason, message)
 	}
-	if len(nodes) == 0 {
-		return set(metav1.ConditionFalse, "NoReadyNodes", "No node is ready")
-	}
-	if silent := unanswered(nodes, answers); len(silent) > 0 {
-		return set(metav1.ConditionUnknown, "NodesUnreachable",
-			fmt.Sprintf("%s not answer RPC (see the RPCFailed events)", subject(silent, "does", "do")))
+	if c, unknown := unobserved(set, nodes, answers); unknown {
+		return c
 	}
 	first := answers[nodes[0].Ordinal].chain
 	var behind []string
@@ -104,6 +96,19 @@ func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, 
 	}
 	return set(metav1.ConditionTrue, "Synced", fmt.Sprintf("The %d ready nodes are at height %d (%s)",
 		len(nodes), first.Blocks, first.BestBlockHash))
+}
+
+// unobserved returns the condition for a network whose nodes cannot tell: none is
+// ready, or some ready node did not answer.
+func unobserved(set func(metav1.ConditionStatus, string, string) metav1.Condition, nodes []peerNode, answers map[int32]answer) (metav1.Condition, bool) {
+	if len(nodes) == 0 {
+		return set(metav1.ConditionFalse, "NoReadyNodes", "No node is ready"), true
+	}
+	if silent := unanswered(nodes, answers); len(silent) > 0 {
+		return set(metav1.ConditionUnknown, "NodesUnreachable",
+			fmt.Sprintf("%s not answer RPC (see the RPCFailed events)", subject(silent, "does", "do"))), true
+	}
+	return metav1.Condition{}, false
 }
 
 func unanswered(nodes []peerNode, answers map[int32]answer) []string {
