@@ -111,13 +111,20 @@ func (n *Node) start() error {
 	if err := n.proxy.listen(netip.AddrPortFrom(n.opts.IP, RPCPort).String(), rpc); err != nil {
 		return err
 	}
+	// The credentials go in a file, not on the command line that ps shows.
+	conf := filepath.Join(n.opts.Dir, "btcd.conf")
+	if err := os.WriteFile(conf, []byte("[Application Options]\nrpcuser="+n.opts.User+"\nrpcpass="+n.opts.Password+"\n"), 0o600); err != nil {
+		n.proxy.close()
+		return err
+	}
 	p, err := cluster.StartProcess(n.opts.Dir, "btcd", n.opts.Binary, []string{
+		"--configfile=" + conf,
 		"--regtest",
 		"--datadir=" + filepath.Join(n.opts.Dir, "data"),
 		"--logdir=" + filepath.Join(n.opts.Dir, "logs"),
 		"--listen=" + n.P2PAddr(),
 		"--rpclisten=" + rpc,
-		"--notls", "--rpcuser=" + n.opts.User, "--rpcpass=" + n.opts.Password,
+		"--notls",
 		"--miningaddr=" + MiningAddress,
 		// Regtest has no seeds, but never let a default send a DNS query.
 		"--nodnsseed",

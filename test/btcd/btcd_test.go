@@ -61,10 +61,12 @@ func TestNetwork(t *testing.T) {
 		defer clients[i].Close()
 	}
 
+	// As the operator does: add, then onetry so that Core dials at once.
 	for i, c := range clients {
 		for j, peer := range nodes {
 			if i != j {
 				g.Expect(c.AddNode(ctx, peer.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+				g.Expect(c.AddNode(ctx, peer.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
 			}
 		}
 	}
@@ -104,6 +106,21 @@ func TestNetwork(t *testing.T) {
 		}
 	}, connectTimeout, interval).Should(Succeed())
 	t.Logf("full mesh of P2P connections after %.1f s", time.Since(start).Seconds())
+
+	// Core's remove drops the entry and keeps the connection; adding it again must
+	// not open a second connection to the same node, which btcd would if told twice.
+	g.Expect(clients[0].AddNode(ctx, nodes[1].P2PAddr(), bitcoin.AddNodeRemove)).To(Succeed())
+	g.Expect(nodes[0].AddedNodes(ctx)).To(ConsistOf(nodes[2].P2PAddr()))
+	g.Expect(clients[0].AddNode(ctx, nodes[1].P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(nodes[0].AddedNodes(ctx)).To(ConsistOf(nodes[2].P2PAddr(), nodes[1].P2PAddr()))
+	g.Expect(clients[0].AddNode(ctx, nodes[1].P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Consistently(func(g Gomega) {
+		for _, c := range clients {
+			info, err := c.GetNetworkInfo(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(info.ConnectionsOut).To(Equal(2))
+		}
+	}, 3*time.Second, interval).Should(Succeed())
 
 	for _, c := range clients {
 		info, err := c.GetBlockchainInfo(ctx)

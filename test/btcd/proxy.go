@@ -36,14 +36,22 @@ import (
 //     loaded. A killed node closes the proxy too (Node.Kill), so dials are refused.
 //   - addnode: Core records the entry at once (CConnman::AddNode) and lists it with
 //     "connected": false until a connection forms; btcd lists a persistent peer only
-//     once connected (state.persistentPeers in server.go), so a second `add` of a
-//     pending node queues a second connection and `remove` of one fails. The proxy
-//     therefore keeps Core's in-memory list itself: `add` of a listed node gives
-//     -23, `remove` of an unlisted one -24 (net.cpp, addnode), and btcd's refusals
-//     that Core does not have ("peer already connected", "peer not found") are
-//     dropped. `onetry` never fails in Core (OpenNetworkConnection returns quietly
-//     for a peer already connected): btcd's "peer exists as a permanent peer" is
-//     dropped too. Host names are refused: a lookup would leave this machine.
+//     once connected (state.persistentPeers in server.go). btcd also cannot forget an
+//     address it was told to add: a pending request is retried until it connects
+//     (connmgr), and `remove` of a connected one disconnects it, then redials it
+//     (handleDonePeerMsg disconnects persistent peers with a retry). So a second
+//     `add` of a pending, or removed, address would open a second connection to
+//     the same node. The proxy therefore keeps Core's in-memory list itself (`add`
+//     of a listed node gives -23, `remove` of an unlisted one -24; net.cpp,
+//     addnode), tells btcd each address once per btcd process, and keeps `remove`
+//     to its own list: the connection stays up, as in Core (RemoveAddedNode does
+//     not disconnect). `onetry` of an address Core is connected to does nothing
+//     (OpenNetworkConnection checks AlreadyConnectedToAddress), and never fails;
+//     btcd opens a second connection to an address whose added connection is
+//     still pending, as after `add` then `onetry`. The proxy tells btcd an `onetry`
+//     only for an address btcd neither was told to add nor holds an outbound
+//     connection to, and drops btcd's refusals. Host names are refused: a lookup
+//     would leave this machine.
 //   - getaddednodeinfo: Core takes an optional node (-24 if it is not listed);
 //     btcd requires a leading "dns" boolean that Core removed in 0.12. The entries
 //     are the proxy's list; "connected" and "addresses" come from btcd's
@@ -64,9 +72,12 @@ import (
 //     then false for good, as Core's ChainstateManager::IsInitialBlockDownload.
 //   - Anything else is passed on unchanged (e.g. btcd's `generate`).
 //
-// Known difference left: btcd redials a removed added node once it has connected to
-// it (handleDonePeerMsg disconnects persistent peers with a retry), so after `remove`
-// and `disconnectnode` getpeerinfo may show that connection again; Core would not.
+// Known differences left: a removed node that btcd had been told to add is still
+// redialled by btcd when its connection drops, or after `disconnectnode`; Core would
+// let it go. And btcd in regtest syncs only from peers whose address is 127.0.0.1
+// (netsync isSyncCandidate), which here are its inbound ones, and ignores block
+// announcements from other peers while its tip is older than 24 hours: from genesis,
+// the first blocks can take up to btcd's 30 s stall timeout to reach a node.
 type proxy struct {
 	// btcdClient talks to btcd on loopback, never through HTTP(S)_PROXY.
 	btcdClient *http.Client
@@ -77,6 +88,8 @@ type proxy struct {
 	served   chan struct{}
 	// added is Core's added-node list, in the order of the addnode calls.
 	added []string
+	// told holds the addresses btcd was told to add since it started.
+	told map[string]bool
 	// leftIBD latches Core's initial block download state.
 	leftIBD bool
 
@@ -125,7 +138,7 @@ func (p *proxy) close() {
 func (p *proxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.added, p.leftIBD = nil, false
+	p.added, p.told, p.leftIBD = nil, nil, false
 }
 
 // rpcError is a JSON-RPC error object.
@@ -330,20 +343,53 @@ func (p *proxy) addNode(ctx context.Context, auth string, params []json.RawMessa
 	case command == "remove" && !listed:
 		return nil, &rpcError{codeNotAdded, "Error: Node could not be removed. It has not been added previously."}, nil
 	}
-	// btcd's remaining refusals are states Core's list does not have (see the type's
-	// comment): only transport failures and 401 count.
-	if _, _, err := p.btcd(ctx, auth, "addnode", node, command); err != nil {
-		return nil, nil, err
+	p.mu.Lock()
+	told := p.told[node]
+	p.mu.Unlock()
+	if command == "onetry" && !told {
+		connected, rerr, err := p.dialled(ctx, auth, node)
+		if err != nil || rerr != nil {
+			return nil, rerr, err
+		}
+		told = connected
+	}
+	if (command == "onetry" || command == "add") && !told {
+		// btcd answers addnode only once its peer handler runs, which may be after
+		// the caller gave up: the call must not end with the caller's context, or a
+		// retry would tell btcd twice.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		// btcd's refusals are states Core's list does not have (see the type's
+		// comment): only transport failures and 401 count.
+		if _, _, err := p.btcd(ctx, auth, "addnode", node, command); err != nil {
+			return nil, nil, err
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch command {
 	case "add":
+		if p.told == nil {
+			p.told = map[string]bool{}
+		}
+		p.told[node] = true
 		p.added = append(p.added, node)
 	case "remove":
 		p.added = slices.DeleteFunc(p.added, func(a string) bool { return a == node })
 	}
 	return nil, nil, nil
+}
+
+// dialled reports whether btcd holds an outbound connection to node.
+func (p *proxy) dialled(ctx context.Context, auth, node string) (bool, *rpcError, error) {
+	peers, rerr, err := p.peers(ctx, auth)
+	if err != nil || rerr != nil {
+		return false, rerr, err
+	}
+	return slices.ContainsFunc(peers, func(peer map[string]any) bool {
+		inbound, _ := peer["inbound"].(bool)
+		return !inbound && peer["addr"] == node
+	}), nil, nil
 }
 
 // nativeAddedNode is an entry of btcd's getaddednodeinfo with dns=true.
