@@ -50,7 +50,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet local-cluster-binaries test-unit test-fuzz test-e2e bench-smoke ## Run every test: unit, chart, envtest, fuzz, e2e and the bench's smoke run.
+test: verify-generated vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes bench-smoke ## Run every test: unit, chart, envtest, fuzz, e2e, real nodes and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -66,6 +66,10 @@ test-fuzz: ## Fuzz the RPC response decoding for FUZZTIME (its seed corpus runs 
 .PHONY: test-e2e
 test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control plane (test/cluster).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 20m
+
+.PHONY: test-nodes
+test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd per pod IP, wired by the operator on the local control plane.
+	go test -tags nodes ./test/btcd/ ./test/fleet/ ./test/nodes/ -count=1 -timeout 15m
 
 .PHONY: envtest
 envtest: ## Provide kube-apiserver and etcd for envtest (built once per version, cached).
@@ -90,7 +94,7 @@ bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless
 	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: demo
-demo: local-cluster-binaries ## Start a local control plane and the operator, apply the sample, keep it up until Ctrl-C.
+demo: local-cluster-binaries btcd ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine; Ctrl-C stops it all.
 	go run ./test/demo
 
 .PHONY: demo-down

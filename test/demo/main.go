@@ -1,7 +1,11 @@
 // Command demo shows the operator at work on a machine without a cluster: it starts the
 // local control plane of test/cluster, installs the CRD and RBAC, runs the operator as
 // its ServiceAccount, applies config/samples and prints the nodes as they turn Ready.
-// The cluster stays up until Ctrl-C. Run it with `make demo`; `make demo-down` removes
+// With no container runtime, a btcd per pod stands in for bitcoind (test/fleet,
+// test/btcd): the operator wires them into one P2P network, a block is mined every few
+// seconds on node 0, and the demo prints the network's Connected and Synced conditions
+// and each node's blocks as the operator reports them. The cluster stays up until
+// Ctrl-C. Run it with `make demo`; `make demo-down` removes
 // what a killed demo left behind.
 package main
 
@@ -20,7 +24,9 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/fleet"
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -63,10 +69,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if _, err := lc.StartOperator("operator", binary, kubeconfig); err != nil {
+	// Asked every 5 s instead of 30 once settled, so that the blocks rise visibly.
+	if _, err := lc.StartOperator("operator", binary, kubeconfig, "--peer-period=5s"); err != nil {
 		return err
 	}
 	if err := writePids(lc); err != nil {
+		return err
+	}
+
+	step("Building btcd, which stands in for bitcoind")
+	fmt.Print(`No container runtime is available here, so kwok's pods run nothing, and bitcoind
+cannot be had on this machine. btcd (github.com/btcsuite/btcd v0.25.0), a full Bitcoin
+node in Go that speaks the same P2P protocol, stands in for it: one btcd per pod, in
+regtest, listening on the pod's own IP (P2P on :18444), with a small proxy on :18443
+that answers RPC as Bitcoin Core would. The operator wires them exactly as it wires
+bitcoind.
+`)
+	btcdBinary, err := btcd.Binary()
+	if err != nil {
 		return err
 	}
 
@@ -75,6 +95,14 @@ func run() error {
 	if out, err := lc.Kubectl(ctx, "apply", "-f", filepath.Join(root, "config", "samples", "bitcoin_v1alpha1_bitcoinnetwork.yaml")).CombinedOutput(); err != nil {
 		return fmt.Errorf("kubectl apply: %w: %s", err, out)
 	}
+	nodes, err := fleet.Start(ctx, fleet.Options[*btcd.Node]{
+		Config: lc.Config, Namespace: "default", Network: "my-network",
+		Start: fleet.Btcd(btcdBinary, filepath.Join(lc.Dir, "btcd")), Log: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	defer nodes.Stop()
 	if err := followNodes(ctx, lc, "default", "my-network"); err != nil {
 		return err
 	}
@@ -82,11 +110,81 @@ func run() error {
 	fmt.Printf("\n$ kubectl get btcnet\n%s", out)
 	usage(lc)
 
+	step("Mining a block every 5 s on node 0 (my-network-sts-0); the operator reports what the nodes say")
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go mine(nodes, "my-network-sts-0", done)
+	go followChain(ctx, lc, "default", "my-network", done)
 	<-stop
-	fmt.Println("\nStopping the operator and the control plane...")
+	close(done)
+	fmt.Println("\nStopping btcd, the operator and the control plane...")
 	return nil
+}
+
+// mine mines a block on the pod's btcd every few seconds.
+func mine(nodes *fleet.Fleet[*btcd.Node], pod string, done <-chan struct{}) {
+	ticker := time.NewTicker(5 * time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ticker.C:
+		}
+		if n, ok := nodes.Node(pod); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := n.Generate(ctx, 1); err != nil {
+				fmt.Printf("  (mining on %s failed: %v)\n", pod, err)
+			}
+			cancel()
+		}
+	}
+}
+
+// followChain prints the network's P2P conditions and each node's peers and blocks,
+// as status shows them, whenever they change.
+func followChain(ctx context.Context, lc *cluster.Cluster, namespace, name string, done <-chan struct{}) {
+	c, err := client.New(lc.Config, client.Options{Scheme: controller.NewScheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return
+	}
+	start := time.Now()
+	last := ""
+	for {
+		n := &bitcoinv1alpha1.BitcoinNetwork{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, n); err == nil {
+			line := fmt.Sprintf("Connected=%-7s Synced=%-7s", conditionStatus(n, bitcoinv1alpha1.ConditionConnected),
+				conditionStatus(n, bitcoinv1alpha1.ConditionSynced))
+			for _, node := range n.Status.Nodes {
+				line += fmt.Sprintf("  node %d: %s peers, %s blocks", node.Ordinal, orDash(node.Peers), orDash(node.Blocks))
+			}
+			if line != last {
+				last = line
+				fmt.Printf("  %6.1fs  %s\n", time.Since(start).Seconds(), line)
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func conditionStatus(n *bitcoinv1alpha1.BitcoinNetwork, condition string) string {
+	if c := meta.FindStatusCondition(n.Status.Conditions, condition); c != nil {
+		return string(c.Status)
+	}
+	return "-"
+}
+
+func orDash[T int32 | int64](v *T) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
 }
 
 // followNodes prints every change of the network's nodes until it is Available.
@@ -148,9 +246,10 @@ The cluster is yours until you press Ctrl-C. In another shell:
   kubectl scale btcnet/my-network --replicas=5     # watch: kubectl get pods -w
   kubectl delete btcnet/my-network                 # the garbage collector removes the rest
 
-Pods are kwok's: they are scheduled and turn Ready, but run no bitcoind (there is no
-container runtime here). Logs of every component, the operator's among them, are in
-%s. If this process is killed, run `+"`make demo-down`"+`.
+Pods are kwok's: they are scheduled and turn Ready, but run no container (there is no
+container runtime here); a btcd per pod listens on its IP instead. Logs of every
+component, the operator's and each btcd's among them, are in %s.
+If this process is killed, run `+"`make demo-down`"+`.
 `, lc.Kubeconfig, lc.Dir)
 }
 
