@@ -53,7 +53,7 @@ import (
 //     connection to, and drops btcd's refusals. Host names are refused: a lookup
 //     would leave this machine.
 //   - getaddednodeinfo: Core takes an optional node (-24 if it is not listed);
-//     btcd requires a leading "dns" boolean that Core removed in 0.12. The entries
+//     btcd requires a leading "dns" boolean that Core removed in 0.14. The entries
 //     are the proxy's list; "connected" and "addresses" come from btcd's
 //     getaddednodeinfo with dns=true (no lookups for IP literals).
 //   - disconnectnode: Core disconnects any connection by address or node id, or
@@ -326,8 +326,10 @@ func (p *proxy) addNode(ctx context.Context, auth string, params []json.RawMessa
 	if rerr != nil {
 		return nil, rerr, nil
 	}
-	if !ok1 || !ok2 || len(params) > 2 || command != "add" && command != "remove" && command != "onetry" {
-		return nil, &rpcError{codeMiscError, `addnode "node" "command"`}, nil
+	// A third parameter, v2transport, asks for BIP324 (Core 26); btcd picks the
+	// transport itself.
+	if !ok1 || !ok2 || len(params) > 3 || command != "add" && command != "remove" && command != "onetry" {
+		return nil, &rpcError{codeMiscError, `addnode "node" "command" ( v2transport )`}, nil
 	}
 	if _, err := netip.ParseAddrPort(node); err != nil {
 		return nil, &rpcError{codeInvalidParameter, "the btcd test proxy takes only ip:port nodes: a host name would need a DNS lookup"}, nil

@@ -84,6 +84,8 @@ type Fleet[B Backend] struct {
 
 	mu       sync.Mutex
 	backends map[string]running[B]
+	// warned holds the last problem logged per pod.
+	warned map[string]string
 }
 
 type running[B Backend] struct {
@@ -120,7 +122,7 @@ func Start[B Backend](ctx context.Context, opts Options[B]) (*Fleet[B], error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(opts.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	pods := factory.Core().V1().Pods()
-	f := &Fleet[B]{opts: opts, done: make(chan struct{}), poke: make(chan struct{}, 1), backends: map[string]running[B]{}}
+	f := &Fleet[B]{opts: opts, done: make(chan struct{}), poke: make(chan struct{}, 1), backends: map[string]running[B]{}, warned: map[string]string{}}
 	poke := func(any) {
 		select {
 		case f.poke <- struct{}{}:
@@ -196,23 +198,37 @@ func (f *Fleet[B]) sync(ctx context.Context, pods []*corev1.Pod) {
 		ip, err := netip.ParseAddr(pod.Status.PodIP)
 		if err != nil || !ip.Is4() || !ip.IsLoopback() {
 			// Nothing may listen on or dial an address off this machine.
-			fmt.Fprintf(f.opts.Log, "fleet: pod %s has IP %q, not in 127.0.0.0/8: no node for it\n", name, pod.Status.PodIP)
+			f.warn(name, fmt.Sprintf("pod %s has IP %q, not in 127.0.0.0/8: no node for it", name, pod.Status.PodIP))
 			continue
 		}
 		creds, err := f.opts.Credentials(ctx, pod)
 		if err != nil {
-			continue // the operator may not have written its Secret yet
+			// The operator may not have written its Secret yet.
+			f.warn(name, fmt.Sprintf("no credentials for pod %s yet: %v", name, err))
+			continue
 		}
 		b, err := f.opts.Start(ctx, Pod{Namespace: pod.Namespace, Name: name, UID: pod.UID, IP: ip}, creds)
 		if err != nil {
-			fmt.Fprintf(f.opts.Log, "fleet: failed to start the node of pod %s on %s: %v\n", name, ip, err)
+			f.warn(name, fmt.Sprintf("failed to start the node of pod %s on %s: %v", name, ip, err))
 			continue
 		}
 		f.mu.Lock()
 		f.backends[name] = running[B]{uid: pod.UID, ip: ip, backend: b}
+		delete(f.warned, name)
 		f.mu.Unlock()
 		fmt.Fprintf(f.opts.Log, "fleet: started a node for pod %s on %s\n", name, ip)
 	}
+}
+
+// warn logs a pod's problem once, not at every retry.
+func (f *Fleet[B]) warn(pod, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.warned[pod] == msg {
+		return
+	}
+	f.warned[pod] = msg
+	fmt.Fprintf(f.opts.Log, "fleet: %s\n", msg)
 }
 
 // Nodes returns the running backends by pod name.

@@ -87,6 +87,12 @@ func TestFleet(t *testing.T) {
 		_, err := c.GetPeerInfo(ctx)
 		return err
 	}, timeout, interval).Should(MatchError(ContainSubstring("connection refused")))
+
+	// A pod that comes back under the same name, as a StatefulSet's does, gets a node
+	// again, on whatever IP it has now.
+	createPod(g, k8s, "doubles-0", "doubles")
+	g.Eventually(doubles.Nodes, timeout, interval).Should(And(HaveLen(2), HaveKey("doubles-0")))
+	g.Eventually(func(g Gomega) { expectAnswers(g, podIP(g, k8s, "doubles-0"), "alice", "pw-doubles") }, timeout, interval).Should(Succeed())
 }
 
 func createNetwork(g Gomega, k8s client.Client, name, secret, user, password string) {
