@@ -12,6 +12,13 @@ TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bitcoin-operator/tools
 CONTROLLER_GEN ?= $(TOOLS_CACHE)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE ?= $(TOOLS_CACHE)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KUBECTL ?= kubectl
+
+# operator-sdk and the scorecard's test runner, built from hack/tools/operator-sdk.
+# Set OPERATOR_SDK=operator-sdk to use one on your PATH instead.
+OPERATOR_SDK_VERSION ?= v1.33.0
+OPERATOR_SDK_TOOLS = $(TOOLS_CACHE)/operator-sdk-$(OPERATOR_SDK_VERSION)
+OPERATOR_SDK ?= $(OPERATOR_SDK_TOOLS)/operator-sdk
+SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
@@ -128,6 +135,9 @@ undeploy: $(KUSTOMIZE) ## Remove the operator (and the CRD) from the cluster.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 ##@ Tools
+
+$(OPERATOR_SDK_TOOLS)/operator-sdk $(OPERATOR_SDK_TOOLS)/scorecard-test &:
+	OPERATOR_SDK_VERSION=$(OPERATOR_SDK_VERSION) OPERATOR_SDK_TOOLS_DIR=$(OPERATOR_SDK_TOOLS) hack/operator-sdk-tools.sh >/dev/null
 
 $(CONTROLLER_GEN):
 	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
