@@ -57,7 +57,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e and the bench's smoke run.
+test: verify-generated verify-bundle vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e, the bundle's checks and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -133,6 +133,56 @@ deploy: manifests $(KUSTOMIZE) ## Deploy the operator with image IMG.
 .PHONY: undeploy
 undeploy: $(KUSTOMIZE) ## Remove the operator (and the CRD) from the cluster.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Bundle (Operator Lifecycle Manager)
+
+# The operator's version: the CSV's, and the tag of the operator and bundle images.
+VERSION ?= 0.1.0
+# Channel names the operatorframework validators accept without a warning.
+CHANNELS ?= stable-v0
+DEFAULT_CHANNEL ?= stable-v0
+IMAGE_TAG_BASE ?= ghcr.io/bitcoinops/bitcoin-operator
+BUNDLE_IMG ?= $(IMAGE_TAG_BASE)-bundle:v$(VERSION)
+# The operator image the bundle's Deployment runs.
+BUNDLE_OPERATOR_IMG ?= $(IMAGE_TAG_BASE):v$(VERSION)
+# Built only when the default paths are in use.
+OPERATOR_SDK_BIN = $(filter $(OPERATOR_SDK_TOOLS)/%,$(OPERATOR_SDK))
+SCORECARD_TEST_BIN = $(filter $(OPERATOR_SDK_TOOLS)/%,$(SCORECARD_TEST))
+
+.PHONY: bundle
+bundle: manifests $(KUSTOMIZE) $(OPERATOR_SDK_BIN) ## Generate bundle/ and bundle.Dockerfile for VERSION from config/, then validate them.
+	$(OPERATOR_SDK) generate kustomize manifests --interactive=false --quiet
+	@# Set the image in a copy of config/, so that the tree keeps the committed image.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -r config "$$tmp/" && \
+	  (cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(BUNDLE_OPERATOR_IMG)) && \
+	  $(KUSTOMIZE) build "$$tmp/config/manifests" | $(OPERATOR_SDK) generate bundle --quiet --overwrite \
+	    --package bitcoin-operator --version $(VERSION) --channels $(CHANNELS) --default-channel $(DEFAULT_CHANNEL)
+	@# generate bundle stamps the time into createdAt, which would make every run differ.
+	sed -i '/^    createdAt: /d' bundle/manifests/bitcoin-operator.clusterserviceversion.yaml
+	$(MAKE) --no-print-directory bundle-validate
+
+.PHONY: bundle-validate
+bundle-validate: $(OPERATOR_SDK_BIN) ## Validate bundle/ with operator-sdk and the operatorframework suite; warnings fail too.
+	@out=$$($(OPERATOR_SDK) bundle validate ./bundle --select-optional suite=operatorframework 2>&1); echo "$$out"; \
+	  ! grep -qE 'level=(warn|error|fatal)|^(WARN|ERRO|FATA)' <<<"$$out" || { echo "bundle validate: errors or warnings above"; exit 1; }
+
+.PHONY: verify-bundle
+verify-bundle: bundle ## Fail if regenerating the bundle changes bundle/, bundle.Dockerfile or config/manifests.
+	@git diff --exit-code -- bundle bundle.Dockerfile config/manifests && \
+	  [ -z "$$(git ls-files --others --exclude-standard -- bundle bundle.Dockerfile config/manifests)" ] || \
+	  { echo "the bundle is stale: run 'make bundle' and commit"; exit 1; }
+
+.PHONY: scorecard
+scorecard: $(OPERATOR_SDK_BIN) ## Run the scorecard on bundle/ in the cluster of the current kubeconfig (pulls the scorecard-test image).
+	$(OPERATOR_SDK) scorecard ./bundle --wait-time 120s
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image BUNDLE_IMG.
+	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+
+.PHONY: bundle-push
+bundle-push: ## Push the bundle image BUNDLE_IMG.
+	docker push $(BUNDLE_IMG)
 
 ##@ Tools
 
