@@ -57,7 +57,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated verify-bundle vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e, the bundle's checks and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e, the bundle's checks and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -171,6 +171,10 @@ verify-bundle: bundle ## Fail if regenerating the bundle changes bundle/, bundle
 	@git diff --exit-code -- bundle bundle.Dockerfile config/manifests && \
 	  [ -z "$$(git ls-files --others --exclude-standard -- bundle bundle.Dockerfile config/manifests)" ] || \
 	  { echo "the bundle is stale: run 'make bundle' and commit"; exit 1; }
+
+.PHONY: scorecard-local
+scorecard-local: $(SCORECARD_TEST_BIN) ## Run bundle/'s scorecard tests with scorecard-test, without a cluster (test/scorecard).
+	go run ./test/scorecard -bundle bundle -scorecard-test $(SCORECARD_TEST)
 
 .PHONY: scorecard
 scorecard: $(OPERATOR_SDK_BIN) ## Run the scorecard on bundle/ in the cluster of the current kubeconfig (pulls the scorecard-test image).
