@@ -181,8 +181,8 @@ scorecard: $(OPERATOR_SDK_BIN) ## Run the scorecard on bundle/ in the cluster of
 	$(OPERATOR_SDK) scorecard ./bundle --wait-time 120s
 
 .PHONY: bundle-build
-bundle-build: ## Build the bundle image BUNDLE_IMG.
-	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+bundle-build: ## Build the bundle image BUNDLE_IMG (BuildKit: its context is bundle.Dockerfile.dockerignore's).
+	DOCKER_BUILDKIT=1 docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
 
 .PHONY: bundle-push
 bundle-push: ## Push the bundle image BUNDLE_IMG.
