@@ -19,6 +19,9 @@ OPERATOR_SDK_VERSION ?= v1.33.0
 OPERATOR_SDK_TOOLS = $(TOOLS_CACHE)/operator-sdk-$(OPERATOR_SDK_VERSION)
 OPERATOR_SDK ?= $(OPERATOR_SDK_TOOLS)/operator-sdk
 SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
+# operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
+# hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
+OPM ?= $(shell hack/olm-tools.sh)/opm
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
