@@ -22,6 +22,9 @@ SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
 # operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
 # hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
 OPM ?= $(shell hack/olm-tools.sh)/opm
+# operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
+# hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
+OPM ?= $(shell hack/olm-tools.sh)/opm
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
@@ -190,6 +193,23 @@ bundle-build: ## Build the bundle image BUNDLE_IMG (BuildKit: its context is bun
 .PHONY: bundle-push
 bundle-push: ## Push the bundle image BUNDLE_IMG.
 	docker push $(BUNDLE_IMG)
+
+##@ Catalog (Operator Lifecycle Manager)
+
+CATALOG_IMG ?= $(IMAGE_TAG_BASE)-catalog:v$(VERSION)
+
+.PHONY: catalog
+catalog: ## Write catalog/, the file-based catalog of bundle/ whose bundle is image BUNDLE_IMG, and validate it with opm.
+	go run ./hack/catalog -opm $(OPM) -bundle bundle -image $(BUNDLE_IMG) -o catalog/bitcoin-operator/catalog.yaml
+	$(OPM) validate catalog
+
+.PHONY: catalog-build
+catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its context is catalog.Dockerfile.dockerignore's).
+	DOCKER_BUILDKIT=1 docker build -f catalog.Dockerfile -t $(CATALOG_IMG) .
+
+.PHONY: catalog-push
+catalog-push: ## Push the catalog image CATALOG_IMG.
+	docker push $(CATALOG_IMG)
 
 ##@ Tools
 
