@@ -65,8 +65,14 @@ func run(f flags) error {
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
 	}
+	opts := controller.Options{MaxConcurrentReconciles: f.concurrency}
+	if os.Getenv(controller.OperatorConditionEnvVar) != "" { // run by OLM
+		if opts.Upgradeable, err = controller.NewUpgradeableCondition(mgr); err != nil {
+			return fmt.Errorf("failed to find the operator's OperatorCondition: %w", err)
+		}
+	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controller.Setup(ctx, mgr, controller.Options{MaxConcurrentReconciles: f.concurrency}); err != nil {
+	if err := controller.Setup(ctx, mgr, opts); err != nil {
 		return fmt.Errorf("failed to set up the reconcilers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,10 +1,12 @@
 // Package controller holds the operator's reconcilers: the network reconciler applies
-// what the chart renders for a network, the status reconciler reports its nodes.
+// what the chart renders for a network, the status reconciler reports its nodes, and
+// under OLM the upgradeable reconciler holds operator upgrades while networks roll.
 package controller
 
 import (
 	"context"
 
+	"github.com/operator-framework/operator-lib/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
@@ -15,6 +17,9 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is how many networks each reconciler works on at once.
 	MaxConcurrentReconciles int
+	// Upgradeable, when OLM runs the operator, is its OperatorCondition's Upgradeable
+	// condition, kept by the UpgradeableReconciler; nil otherwise.
+	Upgradeable conditions.Condition
 }
 
 // Setup registers the cache indexes and every reconciler with the manager. The
@@ -40,7 +45,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
-	return (&StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, opts.controllerOptions())
+	if err := (&StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, opts.controllerOptions()); err != nil {
+		return err
+	}
+	if opts.Upgradeable == nil {
+		return nil
+	}
+	return (&UpgradeableReconciler{Client: mgr.GetClient(), Condition: opts.Upgradeable}).SetupWithManager(mgr, opts.controllerOptions())
 }
 
 func (o Options) controllerOptions() controller.Options {
