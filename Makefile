@@ -22,9 +22,6 @@ SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
 # operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
 # hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
 OPM ?= $(shell hack/olm-tools.sh)/opm
-# operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
-# hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
-OPM ?= $(shell hack/olm-tools.sh)/opm
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
