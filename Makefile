@@ -60,7 +60,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-e2e bench-smoke ## Run every test: unit, chart, envtest, e2e, the bundle's checks and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-e2e test-olm bench-smoke ## Run every test: unit, chart, envtest, e2e, the bundle's checks, OLM's install and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -207,6 +207,10 @@ catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its con
 .PHONY: catalog-push
 catalog-push: ## Push the catalog image CATALOG_IMG.
 	docker push $(CATALOG_IMG)
+
+.PHONY: test-olm
+test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m
 
 ##@ Tools
 
