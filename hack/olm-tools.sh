@@ -16,7 +16,7 @@ olm_mod=github.com/operator-framework/operator-lifecycle-manager
 opm_mod=github.com/operator-framework/operator-registry
 
 if [ "${1:-}" = "--crds" ]; then
-  # go list downloads the module into the module cache if it is not there yet.
+  (cd "$module" && go mod download "$olm_mod")
   echo "$(cd "$module" && go list -m -f '{{.Dir}}' "$olm_mod")/deploy/chart/crds"
   exit 0
 fi
