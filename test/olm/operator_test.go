@@ -38,7 +38,8 @@ type operator struct {
 // tmpfs over /var/run holds the ServiceAccount's token, CA and namespace where a pod
 // has them. So the operator takes its in-cluster configuration, and operator-lib finds
 // the OperatorCondition's namespace, exactly as in a cluster, and nothing of the
-// machine outside that namespace changes. $1 is the directory of the three files.
+// machine outside that namespace changes. A user namespace in which the caller is root
+// allows the mount without root. $1 is the directory of the three files.
 const inClusterScript = `set -e
 sa=$1; shift
 run=$(readlink -f /var/run)
@@ -91,7 +92,7 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	env = append(env, "KUBERNETES_SERVICE_HOST="+server.Hostname(), "KUBERNETES_SERVICE_PORT="+server.Port(),
 		"KUBECONFIG=") // the in-cluster configuration, not the test's
 	p, err := lc.StartProcess("operator-"+csv, "unshare",
-		append([]string{"--mount", "--propagation", "private", "sh", "-c", inClusterScript, "sh", sa, manager}, args...), env...)
+		append([]string{"--map-root-user", "--mount", "--propagation", "private", "sh", "-c", inClusterScript, "sh", sa, manager}, args...), env...)
 	g.Expect(err).NotTo(HaveOccurred())
 	op := &operator{Process: p, health: fmt.Sprintf("http://127.0.0.1:%d/readyz", health)}
 	t.Cleanup(op.stop)
