@@ -105,16 +105,27 @@ func TestUpgrade(t *testing.T) {
 	uninstall(t, ns, csv011, kept)
 }
 
-// approve approves the InstallPlan that installs csv.
+// approve approves the InstallPlan of the Subscription that installs csv, until OLM
+// has created csv. OLM may replace an InstallPlan that waits for approval with a new
+// one when it resolves again, so the plan to approve is the one the Subscription
+// names now.
 func approve(t *testing.T, namespace, csv string) {
 	t.Helper()
 	By(t, "approving the InstallPlan of "+csv)
-	g := NewWithT(t)
-	var plan *operatorsv1alpha1.InstallPlan
-	g.Eventually(func(g Gomega) { plan = installPlanFor(g, namespace, csv) }, olmTimeout, interval).Should(Succeed())
-	g.Expect(plan.Spec.Approval).To(Equal(operatorsv1alpha1.ApprovalManual))
-	g.Expect(k8s.Patch(context.Background(), plan, client.RawPatch(types.MergePatchType,
-		[]byte(`{"spec":{"approved":true}}`)))).To(Succeed())
+	ctx := context.Background()
+	NewWithT(t).Eventually(func(g Gomega) {
+		sub := &operatorsv1alpha1.Subscription{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: packageName}, sub)).To(Succeed())
+		g.Expect(sub.Status.InstallPlanRef).NotTo(BeNil())
+		plan := &operatorsv1alpha1.InstallPlan{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: sub.Status.InstallPlanRef.Name}, plan)).To(Succeed())
+		g.Expect(plan.Spec.ClusterServiceVersionNames).To(ContainElement(csv))
+		g.Expect(plan.Spec.Approval).To(Equal(operatorsv1alpha1.ApprovalManual))
+		if !plan.Spec.Approved {
+			g.Expect(k8s.Patch(ctx, plan, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"approved":true}}`)))).To(Succeed())
+		}
+		getCSV(g, namespace, csv)
+	}, olmTimeout, interval).Should(Succeed())
 }
 
 // installPlanFor returns the InstallPlan that installs csv.
