@@ -12,6 +12,16 @@ TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bitcoin-operator/tools
 CONTROLLER_GEN ?= $(TOOLS_CACHE)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 KUSTOMIZE ?= $(TOOLS_CACHE)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KUBECTL ?= kubectl
+
+# operator-sdk and the scorecard's test runner, built from hack/tools/operator-sdk.
+# Set OPERATOR_SDK=operator-sdk to use one on your PATH instead.
+OPERATOR_SDK_VERSION ?= v1.33.0
+OPERATOR_SDK_TOOLS = $(TOOLS_CACHE)/operator-sdk-$(OPERATOR_SDK_VERSION)
+OPERATOR_SDK ?= $(OPERATOR_SDK_TOOLS)/operator-sdk
+SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
+# operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
+# hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
+OPM ?= $(shell hack/olm-tools.sh)/opm
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 GOBIN ?= $(shell go env GOPATH)/bin
@@ -50,7 +60,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes bench-smoke ## Run every test: unit, chart, envtest, fuzz, e2e, real nodes and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -142,7 +152,85 @@ deploy: manifests $(KUSTOMIZE) ## Deploy the operator with image IMG.
 undeploy: $(KUSTOMIZE) ## Remove the operator (and the CRD) from the cluster.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
+##@ Bundle (Operator Lifecycle Manager)
+
+# The operator's version: the CSV's, and the tag of the operator and bundle images.
+VERSION ?= 0.1.0
+# Channel names the operatorframework validators accept without a warning.
+CHANNELS ?= stable-v0
+DEFAULT_CHANNEL ?= stable-v0
+IMAGE_TAG_BASE ?= ghcr.io/bitcoinops/bitcoin-operator
+BUNDLE_IMG ?= $(IMAGE_TAG_BASE)-bundle:v$(VERSION)
+# The operator image the bundle's Deployment runs.
+BUNDLE_OPERATOR_IMG ?= $(IMAGE_TAG_BASE):v$(VERSION)
+# Built only when the default paths are in use.
+OPERATOR_SDK_BIN = $(filter $(OPERATOR_SDK_TOOLS)/%,$(OPERATOR_SDK))
+SCORECARD_TEST_BIN = $(filter $(OPERATOR_SDK_TOOLS)/%,$(SCORECARD_TEST))
+
+.PHONY: bundle
+bundle: manifests $(KUSTOMIZE) $(OPERATOR_SDK_BIN) ## Generate bundle/ and bundle.Dockerfile for VERSION from config/, then validate them.
+	$(OPERATOR_SDK) generate kustomize manifests --interactive=false --quiet
+	@# Set the image in a copy of config/, so that the tree keeps the committed image.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -r config "$$tmp/" && \
+	  (cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(BUNDLE_OPERATOR_IMG)) && \
+	  $(KUSTOMIZE) build "$$tmp/config/manifests" | $(OPERATOR_SDK) generate bundle --quiet --overwrite \
+	    --package bitcoin-operator --version $(VERSION) --channels $(CHANNELS) --default-channel $(DEFAULT_CHANNEL)
+	@# generate bundle stamps the time into createdAt, which would make every run differ.
+	sed -i '/^    createdAt: /d' bundle/manifests/bitcoin-operator.clusterserviceversion.yaml
+	$(MAKE) --no-print-directory bundle-validate
+
+.PHONY: bundle-validate
+bundle-validate: $(OPERATOR_SDK_BIN) ## Validate bundle/ with operator-sdk and the operatorframework suite; warnings fail too.
+	@out=$$($(OPERATOR_SDK) bundle validate ./bundle --select-optional suite=operatorframework 2>&1); echo "$$out"; \
+	  ! grep -qE 'level=(warn|error|fatal)|^(WARN|ERRO|FATA)' <<<"$$out" || { echo "bundle validate: errors or warnings above"; exit 1; }
+
+.PHONY: verify-bundle
+verify-bundle: bundle ## Fail if regenerating the bundle changes bundle/, bundle.Dockerfile or config/manifests.
+	@git diff --exit-code -- bundle bundle.Dockerfile config/manifests && \
+	  [ -z "$$(git ls-files --others --exclude-standard -- bundle bundle.Dockerfile config/manifests)" ] || \
+	  { echo "the bundle is stale: run 'make bundle' and commit"; exit 1; }
+
+.PHONY: scorecard-local
+scorecard-local: $(SCORECARD_TEST_BIN) ## Run bundle/'s scorecard tests with scorecard-test, without a cluster (test/scorecard).
+	go run ./test/scorecard -bundle bundle -scorecard-test $(SCORECARD_TEST)
+
+.PHONY: scorecard
+scorecard: $(OPERATOR_SDK_BIN) ## Run the scorecard on bundle/ in the cluster of the current kubeconfig (pulls the scorecard-test image).
+	$(OPERATOR_SDK) scorecard ./bundle --wait-time 120s
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image BUNDLE_IMG (BuildKit: its context is bundle.Dockerfile.dockerignore's).
+	DOCKER_BUILDKIT=1 docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+
+.PHONY: bundle-push
+bundle-push: ## Push the bundle image BUNDLE_IMG.
+	docker push $(BUNDLE_IMG)
+
+##@ Catalog (Operator Lifecycle Manager)
+
+CATALOG_IMG ?= $(IMAGE_TAG_BASE)-catalog:v$(VERSION)
+
+.PHONY: catalog
+catalog: ## Write catalog/, the file-based catalog of bundle/ whose bundle is image BUNDLE_IMG, and validate it with opm.
+	go run ./hack/catalog -opm $(OPM) -bundle bundle -image $(BUNDLE_IMG) -o catalog/bitcoin-operator/catalog.yaml
+	$(OPM) validate catalog
+
+.PHONY: catalog-build
+catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its context is catalog.Dockerfile.dockerignore's).
+	DOCKER_BUILDKIT=1 docker build -f catalog.Dockerfile -t $(CATALOG_IMG) .
+
+.PHONY: catalog-push
+catalog-push: ## Push the catalog image CATALOG_IMG.
+	docker push $(CATALOG_IMG)
+
+.PHONY: test-olm
+test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m
+
 ##@ Tools
+
+$(OPERATOR_SDK_TOOLS)/operator-sdk $(OPERATOR_SDK_TOOLS)/scorecard-test &:
+	OPERATOR_SDK_VERSION=$(OPERATOR_SDK_VERSION) OPERATOR_SDK_TOOLS_DIR=$(OPERATOR_SDK_TOOLS) hack/operator-sdk-tools.sh >/dev/null
 
 $(CONTROLLER_GEN):
 	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

@@ -88,6 +88,11 @@ func run(f flags) error {
 		OperatorNamespace:       f.operatorNamespace,
 		OperatorPodLabels:       podLabels,
 	}
+	if os.Getenv(controller.OperatorConditionEnvVar) != "" { // run by OLM
+		if opts.Upgradeable, err = controller.NewUpgradeableCondition(mgr); err != nil {
+			return fmt.Errorf("failed to find the operator's OperatorCondition: %w", err)
+		}
+	}
 	if err := controller.Setup(ctx, mgr, opts); err != nil {
 		return fmt.Errorf("failed to set up the reconcilers: %w", err)
 	}

@@ -30,6 +30,7 @@ type BitcoinNetworkSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +required
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Nodes",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:podCount"}
 	Nodes int32 `json:"nodes"`
 
 	// Secret is the name of a Secret in the network's namespace that holds the nodes' RPC
@@ -40,6 +41,7 @@ type BitcoinNetworkSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="RPC credentials Secret",xDescriptors={"urn:alm:descriptor:io.kubernetes:Secret"}
 	Secret string `json:"secret,omitempty"`
 
 	// Image is the Bitcoin Core container image. It must have bitcoind and bitcoin-cli on its
@@ -47,6 +49,7 @@ type BitcoinNetworkSpec struct {
 	// +kubebuilder:default="bitcoin/bitcoin:28.1"
 	// +kubebuilder:validation:MinLength=1
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Image",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text","urn:alm:descriptor:com.tectonic.ui:advanced"}
 	Image string `json:"image,omitempty"`
 
 	// Chain is the Bitcoin chain the nodes run: regtest, signet or testnet4. It cannot be
@@ -54,11 +57,13 @@ type BitcoinNetworkSpec struct {
 	// +kubebuilder:default=regtest
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="chain is immutable: create a new network for another chain"
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Chain",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:select:regtest","urn:alm:descriptor:com.tectonic.ui:select:signet","urn:alm:descriptor:com.tectonic.ui:select:testnet4"}
 	Chain Chain `json:"chain,omitempty"`
 
 	// Resources are the bitcoind container's compute resources. When unset, each node
 	// requests 100m CPU and 256Mi memory.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Resources",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:resourceRequirements","urn:alm:descriptor:com.tectonic.ui:advanced"}
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// Storage is the size of each node's persistent volume for its data directory. The 1Gi
@@ -67,6 +72,7 @@ type BitcoinNetworkSpec struct {
 	// +kubebuilder:default="1Gi"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage is immutable: the StatefulSet's volume claim templates cannot change"
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Storage per node",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text"}
 	Storage *resource.Quantity `json:"storage,omitempty"`
 }
 
@@ -99,29 +105,35 @@ type BitcoinNetworkStatus struct {
 	// ObservedGeneration is the generation of the spec that the network's objects were
 	// last applied for.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Observed generation",xDescriptors={"urn:alm:descriptor:text"}
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Replicas is the number of node pods that exist.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Pods",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:podCount"}
 	Replicas int32 `json:"replicas,omitempty"`
 
 	// ReadyNodes is the number of nodes that are ready.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Ready nodes",xDescriptors={"urn:alm:descriptor:text"}
 	ReadyNodes int32 `json:"readyNodes,omitempty"`
 
 	// Selector is the label selector of the nodes' pods, for the scale subresource.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Pod selector",xDescriptors={"urn:alm:descriptor:text"}
 	Selector string `json:"selector,omitempty"`
 
 	// SecretName is the Secret that holds the nodes' RPC credentials: spec.secret, or
 	// the one the operator generated.
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="RPC credentials Secret",xDescriptors={"urn:alm:descriptor:io.kubernetes:Secret"}
 	SecretName string `json:"secretName,omitempty"`
 
 	// Nodes lists the nodes that have a pod, in ordinal order.
 	// +listType=map
 	// +listMapKey=ordinal
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Nodes",xDescriptors={"urn:alm:descriptor:text"}
 	Nodes []BitcoinNetworkNode `json:"nodes,omitempty"`
 
 	// Conditions are the network's conditions: Available (every requested node is
@@ -131,6 +143,7 @@ type BitcoinNetworkStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Conditions",xDescriptors={"urn:alm:descriptor:io.kubernetes.conditions"}
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
@@ -157,6 +170,7 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +operator-sdk:csv:customresourcedefinitions:displayName="Bitcoin Network",resources={{StatefulSet,v1,"<name>-sts"},{Service,v1,"<name>-svc"},{NetworkPolicy,v1,"<name>-netpol"},{Pod,v1,"<name>-sts-<ordinal>"},{Secret,v1,"status.secretName"}}
 // +kubebuilder:subresource:scale:specpath=.spec.nodes,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=btcnet,categories=bitcoin
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.spec.nodes`

@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 
+	operatorsv2 "github.com/operator-framework/api/pkg/operators/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -21,11 +22,13 @@ import (
 // secretMetadata is the metadata-only form in which the cache holds Secrets.
 var secretMetadata = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 
-// NewScheme returns a scheme with the Kubernetes types and the BitcoinNetwork API.
+// NewScheme returns a scheme with the Kubernetes types, the BitcoinNetwork API and
+// OLM's OperatorCondition.
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(bitcoinv1alpha1.AddToScheme(s))
+	utilruntime.Must(operatorsv2.AddToScheme(s)) // the OperatorCondition, under OLM
 	return s
 }
 

@@ -1,6 +1,7 @@
 // Package controller holds the operator's reconcilers: the network reconciler applies
 // what the chart renders for a network, the status reconciler reports its nodes, and
-// the peer reconciler wires the nodes into one Bitcoin network over RPC.
+// the peer reconciler wires the nodes into one Bitcoin network over RPC; under OLM the
+// upgradeable reconciler holds operator upgrades while networks roll.
 package controller
 
 import (
@@ -8,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/operator-framework/operator-lib/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
@@ -28,6 +30,9 @@ type Options struct {
 	// without a namespace, the labelled pods of every namespace.
 	OperatorNamespace string
 	OperatorPodLabels map[string]string
+	// Upgradeable, when OLM runs the operator, is its OperatorCondition's Upgradeable
+	// condition, kept by the UpgradeableReconciler; nil otherwise.
+	Upgradeable conditions.Condition
 }
 
 // Setup registers the cache indexes and every reconciler with the manager. The
@@ -68,7 +73,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Observations: observations,
 		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
 	}
-	return peers.SetupWithManager(mgr, opts.controllerOptions())
+	if err := peers.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
+		return err
+	}
+	if opts.Upgradeable == nil {
+		return nil
+	}
+	return (&UpgradeableReconciler{Client: mgr.GetClient(), Condition: opts.Upgradeable}).SetupWithManager(mgr, opts.controllerOptions())
 }
 
 func (o Options) controllerOptions() controller.Options {

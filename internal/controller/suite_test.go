@@ -15,9 +15,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/operator-framework/api/crds"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -73,7 +75,9 @@ func runSuite(m *testing.M) (int, error) {
 		return 1, err
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		// OLM's OperatorCondition, from the API module the operator's types come from.
+		CRDs:                  []*apiextensionsv1.CustomResourceDefinition{crds.OperatorCondition()},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}

@@ -26,6 +26,12 @@ type AuditEvent struct {
 // OperatorWrites returns the operator's write requests received in [from, to], from
 // the audit log; a zero to means no upper bound.
 func (c *Cluster) OperatorWrites(from, to time.Time) ([]AuditEvent, error) {
+	return c.WritesBy(OperatorUser, from, to)
+}
+
+// WritesBy returns the write requests of user (one of Options.AuditUsers) received in
+// [from, to], from the audit log; a zero to means no upper bound.
+func (c *Cluster) WritesBy(user string, from, to time.Time) ([]AuditEvent, error) {
 	f, err := os.Open(c.AuditLog)
 	if err != nil {
 		return nil, err
@@ -39,7 +45,7 @@ func (c *Cluster) OperatorWrites(from, to time.Time) ([]AuditEvent, error) {
 			AuditEvent
 			Stage string `json:"stage"`
 		}
-		if json.Unmarshal(scanner.Bytes(), &e) != nil || e.Stage != "ResponseComplete" || e.User.Username != OperatorUser ||
+		if json.Unmarshal(scanner.Bytes(), &e) != nil || e.Stage != "ResponseComplete" || e.User.Username != user ||
 			e.Received.Before(from) || !to.IsZero() && e.Received.After(to) {
 			continue
 		}

@@ -1,0 +1,167 @@
+//go:build olm
+
+// Package olm installs, upgrades and uninstalls the operator's bundle through the real
+// Operator Lifecycle Manager: OLM's own olm and catalog controllers run as processes
+// against the local control plane (test/cluster), opm serves a catalog rendered from
+// bundle/, and OLM resolves Subscriptions, runs InstallPlans and installs the CSV. The
+// Deployment's pods are kwok's and run nothing, so the test runs the operator binary
+// as that Deployment would run it: its args and env (what OLM injected among them), as
+// its ServiceAccount, authorized by the RBAC that OLM created.
+//
+// Run it with `make test-olm`.
+package olm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	operatorsv1 "github.com/operator-framework/api/pkg/operators/v1"
+	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+)
+
+const (
+	olmNamespace = "olm"
+	// The namespaces the installs go to. Their operator ServiceAccounts are the audit
+	// log's users.
+	allNamespacesNS = "operators"
+	ownNamespaceNS  = "bitcoin-own"
+	upgradeNS       = "bitcoin-upgrade"
+
+	packageName    = "bitcoin-operator"
+	serviceAccount = "bitcoin-operator-controller-manager"
+	deploymentName = "bitcoin-operator-controller-manager"
+	csv010         = "bitcoin-operator.v0.1.0"
+	csv011         = "bitcoin-operator.v0.1.1"
+
+	interval = 250 * time.Millisecond
+	// OLM's controllers resync on their own schedules; a minute covers each step here.
+	olmTimeout      = 2 * time.Minute
+	convergeTimeout = time.Minute
+)
+
+var (
+	lc      *cluster.Cluster
+	k8s     client.Client
+	tools   string // the directory of olm, catalog and opm
+	manager string // the operator binary
+	channel string // the bundle's default channel
+)
+
+func TestMain(m *testing.M) {
+	code, err := runSuite(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func runSuite(m *testing.M) (int, error) {
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return 1, err
+	}
+	if tools, err = script(root, "hack/olm-tools.sh"); err != nil {
+		return 1, err
+	}
+	crds, err := script(root, "hack/olm-tools.sh", "--crds")
+	if err != nil {
+		return 1, err
+	}
+	lc, err = cluster.Start(ctx, cluster.Options{AuditUsers: []string{
+		operatorUser(allNamespacesNS), operatorUser(ownNamespaceNS), operatorUser(upgradeNS),
+	}, Log: os.Stderr})
+	if err != nil {
+		return 1, err
+	}
+	defer lc.Stop()
+	if k8s, err = client.New(lc.Config, client.Options{Scheme: newScheme()}); err != nil {
+		return 1, err
+	}
+	if err := startOLM(ctx, crds); err != nil {
+		return 1, err
+	}
+	if manager, err = lc.BuildOperator(ctx); err != nil {
+		return 1, err
+	}
+	if err := serveCatalogs(ctx, root); err != nil {
+		return 1, err
+	}
+	return m.Run(), nil
+}
+
+func newScheme() *runtime.Scheme {
+	s := controller.NewScheme()
+	utilruntime.Must(operatorsv1alpha1.AddToScheme(s))
+	utilruntime.Must(operatorsv1.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	return s
+}
+
+// script runs one of the repository's scripts and returns what it printed.
+func script(root, name string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(root, name), args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// startOLM installs OLM's CRDs and namespaces and starts its two controllers, as
+// OLM's own manifests would run them in the olm namespace. Both serve health and
+// metrics on the fixed port 8080 (no flag changes it): at most one gets it, and
+// nothing here reads it; a failed bind is only logged.
+func startOLM(ctx context.Context, crds string) error {
+	// Server-side: some of OLM's CRDs are too large for the last-applied annotation.
+	if out, err := lc.Kubectl(ctx, "apply", "--server-side", "-f", crds).CombinedOutput(); err != nil {
+		return fmt.Errorf("applying OLM's CRDs: %w: %s", err, out)
+	}
+	if out, err := lc.Kubectl(ctx, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s").CombinedOutput(); err != nil {
+		return fmt.Errorf("waiting for OLM's CRDs: %w: %s", err, out)
+	}
+	for _, ns := range []string{olmNamespace, allNamespacesNS} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	// olm reads its kubeconfig from KUBECONFIG only.
+	if _, err := lc.StartProcess("olm", filepath.Join(tools, "olm"), []string{
+		"--namespace", olmNamespace, "--writeStatusName", "", "--writePackageServerStatusName", "",
+	}, "KUBECONFIG="+lc.Kubeconfig); err != nil {
+		return err
+	}
+	_, err := lc.StartProcess("catalog", filepath.Join(tools, "catalog"), []string{
+		"--kubeconfig", lc.Kubeconfig, "--namespace", olmNamespace, "--writeStatusName", "",
+	})
+	return err
+}
+
+// operatorUser is the user the API server sees for the operator ServiceAccount that
+// OLM creates in namespace.
+func operatorUser(namespace string) string {
+	return "system:serviceaccount:" + namespace + ":" + serviceAccount
+}
+
+// By logs a step of a test.
+func By(t *testing.T, step string) {
+	t.Helper()
+	t.Log("STEP: " + step)
+}
