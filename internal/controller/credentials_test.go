@@ -52,9 +52,7 @@ func TestGeneratedCredentials(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 
 	By(t, "the entry stays as the network reconciles again: nothing rolls")
-	cur := getNetwork(g, n)
-	cur.Spec.Nodes = 2
-	g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+	setNodes(t, n, 2)
 	g.Eventually(func(g Gomega) {
 		sts := statefulSet(g, n)
 		g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(2))

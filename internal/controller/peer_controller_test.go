@@ -165,9 +165,7 @@ func TestScalingKeepsEightEntriesAndOneNetwork(t *testing.T) {
 	p.expectWired(3)
 
 	By(t, "scaling to 12 changes the full mesh into the bounded-degree topology")
-	cur := getNetwork(g, p.network)
-	cur.Spec.Nodes = 12
-	g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
+	setNodes(t, p.network, 12)
 	g.Eventually(func(g Gomega) { g.Expect(*statefulSet(g, p.network).Spec.Replicas).To(BeEquivalentTo(12)) }, timeout, interval).Should(Succeed())
 	p.startNodes(3, 12)
 	p.expectWired(12)

@@ -290,6 +290,14 @@ func newNetwork(t *testing.T, namespace, name string, nodes int32) *bitcoinv1alp
 	return n
 }
 
+// setNodes changes spec.nodes with a merge patch, which the status the operator writes
+// meanwhile cannot make conflict.
+func setNodes(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork, nodes int32) {
+	t.Helper()
+	patch := []byte(fmt.Sprintf(`{"spec":{"nodes":%d}}`, nodes))
+	NewWithT(t).Expect(k8s.Patch(context.Background(), n.DeepCopy(), client.RawPatch("application/merge-patch+json", patch))).To(Succeed())
+}
+
 // events returns the reasons and notes of the events about a network.
 func events(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) []string {
 	var list corev1.EventList
