@@ -157,7 +157,10 @@ func (r *NetworkReconciler) rpcAuth(ctx context.Context, network *bitcoinv1alpha
 		candidates = append(candidates, appliedRPCAuth(sts))
 	}
 	if creds == nil {
-		return append(candidates, "")[0], nil
+		if len(candidates) == 0 {
+			return "", nil
+		}
+		return candidates[0], nil
 	}
 	for _, c := range candidates {
 		if c.Matches(creds.user, creds.password) {
