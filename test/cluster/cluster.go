@@ -321,7 +321,7 @@ func (c *Cluster) createNodes(ctx context.Context, cs kubernetes.Interface) erro
 			return fmt.Errorf("failed to create Node %s: %w", node.Name, err)
 		}
 	}
-	return poll(ctx, 90*time.Second, "schedulable Nodes", func() (bool, error) {
+	return Poll(ctx, 90*time.Second, "schedulable Nodes", func() (bool, error) {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil

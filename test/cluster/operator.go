@@ -113,7 +113,7 @@ func waitForGarbageCollector(ctx context.Context, cfg *rest.Config, cs kubernete
 	if err := networks.Delete(ctx, "gc-probe", metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	return poll(ctx, 2*time.Minute, "the garbage collector to know BitcoinNetworks", func() (bool, error) {
+	return Poll(ctx, 2*time.Minute, "the garbage collector to know BitcoinNetworks", func() (bool, error) {
 		_, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "gc-probe", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

@@ -27,7 +27,7 @@ func waitHTTP(ctx context.Context, url string, token *string, what string) error
 		Proxy:           nil,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback, our own server
 	}}
-	return poll(ctx, 60*time.Second, what, func() (bool, error) {
+	return Poll(ctx, 60*time.Second, what, func() (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return false, err
@@ -44,8 +44,9 @@ func waitHTTP(ctx context.Context, url string, token *string, what string) error
 	})
 }
 
-// poll calls done every 100 ms until it returns true, fails, or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
+// Poll calls done every 100 ms until it returns true, fails, or timeout passes; the
+// error names what was awaited.
+func Poll(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := done()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
 
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bitcoinops/bitcoin-operator/internal/fbc"
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 )
 
 // The CatalogSources in the olm namespace: one that serves the bundle of bundle/, and
@@ -84,7 +84,7 @@ func serveCatalogs(ctx context.Context, root string) error {
 			return err
 		}
 	}
-	return waitFor(ctx, olmTimeout, "the CatalogSources to be READY", func() (bool, error) {
+	return cluster.Poll(ctx, olmTimeout, "the CatalogSources to be READY", func() (bool, error) {
 		for _, name := range []string{installCatalog, upgradeCatalog} {
 			cs := &operatorsv1alpha1.CatalogSource{}
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: olmNamespace, Name: name}, cs); err != nil {
@@ -121,25 +121,6 @@ func bumpedBundle(from, to, version, name, replaces string) (string, error) {
 		return "", err
 	}
 	return to, os.WriteFile(path, data, 0o644)
-}
-
-// waitFor polls done until it returns true, fails, or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, what string, done func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := done()
-		if err != nil || ok {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
