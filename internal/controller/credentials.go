@@ -154,9 +154,8 @@ func networksOfSecret(c client.Reader) handler.MapFunc {
 		for _, n := range networks.Items {
 			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&n)})
 		}
-		if owner := metav1.GetControllerOf(secret); owner != nil && owner.Kind == networkKind &&
-			owner.APIVersion == bitcoinv1alpha1.GroupVersion.String() {
-			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: owner.Name}})
+		if name, ok := controllingNetwork(secret); ok {
+			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: name}})
 		}
 		return requests
 	}

@@ -5,7 +5,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -27,9 +26,8 @@ const (
 func setupIndexes(ctx context.Context, mgr manager.Manager) error {
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &appsv1.StatefulSet{}, indexOwnerNetwork, func(o client.Object) []string {
-		if owner := metav1.GetControllerOf(o); owner != nil &&
-			owner.APIVersion == bitcoinv1alpha1.GroupVersion.String() && owner.Kind == networkKind {
-			return []string{owner.Name}
+		if name, ok := controllingNetwork(o); ok {
+			return []string{name}
 		}
 		return nil
 	}); err != nil {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -16,6 +17,16 @@ const (
 	peerStatusOwner    = "bitcoin-operator-peers"
 	networkKind        = "BitcoinNetwork"
 )
+
+// controllingNetwork returns the name of the BitcoinNetwork that controls obj, if one
+// does.
+func controllingNetwork(obj metav1.Object) (string, bool) {
+	owner := metav1.GetControllerOf(obj)
+	if owner == nil || owner.APIVersion != bitcoinv1alpha1.GroupVersion.String() || owner.Kind != networkKind {
+		return "", false
+	}
+	return owner.Name, true
+}
 
 // controllerReference makes the network the controller of an object, so that the
 // garbage collector deletes the object with the network and a foreground deletion

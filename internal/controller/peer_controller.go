@@ -91,7 +91,7 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 
 	answers := r.ask(ctx, network, nodes, creds)
-	changed := r.wire(ctx, network, nodes, answers)
+	changed := r.wire(ctx, network, nodes, answers, creds)
 	connected, synced := connectedCondition(network, nodes, answers), syncedCondition(network, nodes, answers)
 	if err := r.report(ctx, network, connected, synced); err != nil {
 		return ctrl.Result{}, err
@@ -234,7 +234,7 @@ func (r *PeerReconciler) recordAnswers(ctx context.Context, network *bitcoinv1al
 
 // rpcFailure says what an RPC failure means for the user.
 func rpcFailure(err error, creds *credentials) string {
-	if errors.Is(err, bitcoin.ErrUnauthorized) && creds != nil {
+	if errors.Is(err, bitcoin.ErrUnauthorized) {
 		return fmt.Sprintf("refused the credentials in Secret %q (HTTP 401)", creds.secret)
 	}
 	return err.Error()
@@ -244,14 +244,15 @@ func rpcFailure(err error, creds *credentials) string {
 // it changed any. New entries go in everywhere first; stale ones come out only once
 // every ready node answered and took its new entries, so that each step of a scaling
 // keeps the graph connected.
-func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, answers map[int32]answer) bool {
+func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, answers map[int32]answer, creds *credentials) bool {
 	addrs := make([]string, len(nodes))
+	names := make(map[string]string, len(nodes)) // P2P address to pod name
 	for i, n := range nodes {
-		addrs[i] = n.p2p
+		addrs[i], names[n.p2p] = n.p2p, n.NodeName
 	}
 	want := topology.Peers(addrs)
 	links := r.nodes.nodesOf(client.ObjectKeyFromObject(network))
-	added, removed := rewiring{nodes: nodes}, rewiring{nodes: nodes}
+	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
 	for _, n := range nodes {
 		if answers[n.Ordinal].err != nil {
@@ -262,7 +263,7 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 		added.record(n, done)
 		if err != nil {
 			complete = false
-			r.nodeFailed(ctx, network, n, links[n.pod], err, nil)
+			r.nodeFailed(ctx, network, n, links[n.pod], err, creds)
 		}
 	}
 	if complete {
@@ -270,7 +271,7 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 			done, err := removePeers(ctx, links[n.pod].client, difference(answers[n.Ordinal].added, want[n.p2p]))
 			removed.record(n, done)
 			if err != nil {
-				r.nodeFailed(ctx, network, n, links[n.pod], err, nil)
+				r.nodeFailed(ctx, network, n, links[n.pod], err, creds)
 			}
 		}
 	}
@@ -283,8 +284,8 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 // event: the API server's spam filter allows an object about 25 events in a burst, so
 // one per node and entry would silence a large network's later events.
 type rewiring struct {
-	nodes   []peerNode
-	changes []string // "<node>: <peer>, <peer>"
+	names   map[string]string // P2P address to pod name
+	changes []string          // "<node>: <peer>, <peer>"
 	entries int
 }
 
@@ -295,10 +296,8 @@ func (w *rewiring) record(n peerNode, peers []string) {
 	names := make([]string, len(peers))
 	for i, p := range peers {
 		names[i] = p
-		for _, other := range w.nodes {
-			if other.p2p == p {
-				names[i] = other.NodeName + " (" + p + ")"
-			}
+		if name, ok := w.names[p]; ok {
+			names[i] = name + " (" + p + ")"
 		}
 	}
 	w.changes = append(w.changes, n.NodeName+": "+strings.Join(names, ", "))

@@ -21,8 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-
-	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
 // Reasons of the Upgradeable condition.
@@ -47,6 +45,10 @@ type UpgradeableReconciler struct {
 	client.Client
 	// Condition reads and writes the Upgradeable condition (operator-lib's conditions).
 	Condition conditions.Condition
+
+	// known is the condition as last read or written, so that the StatefulSet events
+	// that change nothing cost no request. Reconciles never run at once.
+	known *metav1.Condition
 }
 
 // No RBAC marker: OLM grants the operator's ServiceAccount get, update and patch on
@@ -78,19 +80,26 @@ func (r *UpgradeableReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (
 	}
 	want := upgradeable(list.Items)
 
-	cur, err := r.Condition.Get(ctx)
-	var apiErr apierrors.APIStatus
-	if errors.As(err, &apiErr) {
-		return ctrl.Result{}, fmt.Errorf("failed to read the OperatorCondition: %w", err)
+	if r.known == nil {
+		cur, err := r.Condition.Get(ctx)
+		var apiErr apierrors.APIStatus
+		if errors.As(err, &apiErr) {
+			return ctrl.Result{}, fmt.Errorf("failed to read the OperatorCondition: %w", err)
+		}
+		// Any other error is operator-lib's "conditionType not found": not set yet.
+		if err == nil {
+			r.known = cur
+		}
 	}
-	// Any other error is operator-lib's "conditionType not found": not set yet.
-	if err == nil && cur.Status == want.Status && cur.Reason == want.Reason && cur.Message == want.Message {
+	if k := r.known; k != nil && k.Status == want.Status && k.Reason == want.Reason && k.Message == want.Message {
 		return ctrl.Result{}, nil
 	}
 	log.FromContext(ctx).Info("Setting Upgradeable", "status", want.Status, "reason", want.Reason, "message", want.Message)
+	r.known = nil // unknown until the write succeeds
 	if err := r.Condition.Set(ctx, want.Status, conditions.WithReason(want.Reason), conditions.WithMessage(want.Message)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("failed to set Upgradeable on the OperatorCondition: %w", err)
 	}
+	r.known = &want
 	return ctrl.Result{}, nil
 }
 
@@ -100,13 +109,8 @@ func (r *UpgradeableReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (
 func upgradeable(sets []appsv1.StatefulSet) metav1.Condition {
 	var rolling []string
 	for i := range sets {
-		sts := &sets[i]
-		owner := metav1.GetControllerOf(sts)
-		if owner == nil || owner.APIVersion != bitcoinv1alpha1.GroupVersion.String() || owner.Kind != networkKind {
-			continue
-		}
-		if isRolling(sts) {
-			rolling = append(rolling, sts.Namespace+"/"+owner.Name)
+		if network, ok := controllingNetwork(&sets[i]); ok && isRolling(&sets[i]) {
+			rolling = append(rolling, sets[i].Namespace+"/"+network)
 		}
 	}
 	if len(rolling) == 0 {
@@ -139,7 +143,10 @@ func (r *UpgradeableReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		Named("upgradeable").
 		WithOptions(opts).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(
-			func(context.Context, client.Object) []reconcile.Request {
+			func(_ context.Context, sts client.Object) []reconcile.Request {
+				if _, ok := controllingNetwork(sts); !ok {
+					return nil
+				}
 				return []reconcile.Request{upgradeableRequest}
 			})).
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {

@@ -123,15 +123,16 @@ func (c Catalog) Write(w io.Writer) error {
 	blobs := []any{map[string]any{
 		"schema": "olm.package", "name": c.Metadata.Package, "defaultChannel": c.Metadata.DefaultChannel,
 	}}
-	for _, ch := range c.Metadata.Channels {
-		var entries []map[string]any
-		for i, b := range c.Bundles {
-			entry := map[string]any{"name": b.Name()}
-			if i > 0 {
-				entry["replaces"] = c.Bundles[i-1].Name()
-			}
-			entries = append(entries, entry)
+	// Every channel holds the same upgrade chain: each bundle replaces the one before.
+	var entries []map[string]any
+	for i, b := range c.Bundles {
+		entry := map[string]any{"name": b.Name()}
+		if i > 0 {
+			entry["replaces"] = c.Bundles[i-1].Name()
 		}
+		entries = append(entries, entry)
+	}
+	for _, ch := range c.Metadata.Channels {
 		blobs = append(blobs, map[string]any{"schema": "olm.channel", "package": c.Metadata.Package, "name": ch, "entries": entries})
 	}
 	for _, b := range c.Bundles {

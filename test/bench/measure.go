@@ -215,16 +215,11 @@ func timeoutFor(s Size) time.Duration {
 
 // waitForLeader waits until an operator holds the leader election Lease.
 func (b *bench) waitForLeader(ctx context.Context) error {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
+	return cluster.Poll(ctx, time.Minute, "an operator to become leader", func() (bool, error) {
 		lease := &coordinationv1.Lease{}
 		err := b.k8s.Get(ctx, client.ObjectKey{Namespace: cluster.OperatorNamespace, Name: "bitcoin-operator.bitcoinops.io"}, lease)
-		if err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("no operator became leader within a minute")
+		return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "", nil
+	})
 }
 
 // waitEmpty waits until no pod, StatefulSet or Service is left in the namespace.

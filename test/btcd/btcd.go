@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -102,10 +101,7 @@ func Start(opts Options) (*Node, error) {
 }
 
 func (n *Node) start() error {
-	rpc, err := freeLoopbackPort()
-	if err != nil {
-		return err
-	}
+	rpc := loopbackAddr(cluster.FreePort())
 	// The proxy binds first: if the pod IP's RPC port is taken (an orphaned btcd,
 	// another harness with the same IP), fail before btcd starts.
 	if err := n.proxy.listen(netip.AddrPortFrom(n.opts.IP, RPCPort).String(), rpc); err != nil {
@@ -266,13 +262,8 @@ func (n *Node) call(ctx context.Context, method string, params []any, result any
 	return n.proxy.direct(ctx, n.opts.User, n.opts.Password, method, params, result)
 }
 
-func freeLoopbackPort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+func loopbackAddr(port int) string {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)).String()
 }
 
 // tail returns the end of a log file for an error message.

@@ -147,15 +147,11 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// Codes of Bitcoin Core's src/rpc/protocol.h that the proxy answers itself.
+// Codes of Bitcoin Core's src/rpc/protocol.h that the proxy answers itself, besides
+// those internal/bitcoin names (bitcoin.Code*).
 const (
-	codeMiscError        = -1
 	codeTypeError        = -3
 	codeInvalidParameter = -8
-	codeAlreadyAdded     = -23
-	codeNotAdded         = -24
-	codeInWarmup         = -28
-	codeNotConnected     = -29
 	codeInvalidRequest   = -32600
 	codeInvalidParams    = -32602
 	codeParseError       = -32700
@@ -255,7 +251,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	case err != nil:
-		rerr = &rpcError{codeInWarmup, "Loading block index… (btcd behind the test proxy is not answering: " + err.Error() + ")"}
+		rerr = &rpcError{bitcoin.CodeInWarmup, "Loading block index… (btcd behind the test proxy is not answering: " + err.Error() + ")"}
 	}
 	reply(w, req.ID, result, rerr)
 }
@@ -271,7 +267,7 @@ func reply(w http.ResponseWriter, id json.RawMessage, result any, rerr *rpcError
 		switch rerr.Code {
 		case codeInvalidRequest:
 			status = http.StatusBadRequest
-		case -32601:
+		case bitcoin.CodeMethodNotFound:
 			status = http.StatusNotFound
 		default:
 			status = http.StatusInternalServerError
@@ -329,7 +325,7 @@ func (p *proxy) addNode(ctx context.Context, auth string, params []json.RawMessa
 	// A third parameter, v2transport, asks for BIP324 (Core 26); btcd picks the
 	// transport itself.
 	if !ok1 || !ok2 || len(params) > 3 || command != "add" && command != "remove" && command != "onetry" {
-		return nil, &rpcError{codeMiscError, `addnode "node" "command" ( v2transport )`}, nil
+		return nil, &rpcError{bitcoin.CodeMiscError, `addnode "node" "command" ( v2transport )`}, nil
 	}
 	if _, err := netip.ParseAddrPort(node); err != nil {
 		return nil, &rpcError{codeInvalidParameter, "the btcd test proxy takes only ip:port nodes: a host name would need a DNS lookup"}, nil
@@ -341,9 +337,9 @@ func (p *proxy) addNode(ctx context.Context, auth string, params []json.RawMessa
 	p.mu.Unlock()
 	switch {
 	case command == "add" && listed:
-		return nil, &rpcError{codeAlreadyAdded, "Error: Node already added"}, nil
+		return nil, &rpcError{bitcoin.CodeNodeAlreadyAdded, "Error: Node already added"}, nil
 	case command == "remove" && !listed:
-		return nil, &rpcError{codeNotAdded, "Error: Node could not be removed. It has not been added previously."}, nil
+		return nil, &rpcError{bitcoin.CodeNodeNotAdded, "Error: Node could not be removed. It has not been added previously."}, nil
 	}
 	p.mu.Lock()
 	told := p.told[node]
@@ -411,7 +407,7 @@ func (p *proxy) getAddedNodeInfo(ctx context.Context, auth string, params []json
 	}
 	var native []nativeAddedNode
 	if err := json.Unmarshal(raw, &native); err != nil {
-		return nil, &rpcError{codeMiscError, "unexpected getaddednodeinfo from btcd: " + err.Error()}, nil
+		return nil, &rpcError{bitcoin.CodeMiscError, "unexpected getaddednodeinfo from btcd: " + err.Error()}, nil
 	}
 	type address struct {
 		Address   string `json:"address"`
@@ -426,7 +422,7 @@ func (p *proxy) getAddedNodeInfo(ctx context.Context, auth string, params []json
 	added := slices.Clone(p.added)
 	p.mu.Unlock()
 	if filtered && !slices.Contains(added, filter) {
-		return nil, &rpcError{codeNotAdded, "Error: Node has not been added."}, nil
+		return nil, &rpcError{bitcoin.CodeNodeNotAdded, "Error: Node has not been added."}, nil
 	}
 	result := []entry{}
 	for _, node := range added {
@@ -463,7 +459,7 @@ func (p *proxy) disconnectNode(ctx context.Context, auth string, params []json.R
 		return nil, &rpcError{codeInvalidParams, "Only one of address and nodeid should be provided."}, nil
 	}
 	_, rerr, err := p.btcd(ctx, auth, "node", "disconnect", target)
-	if err == nil && rerr != nil && rerr.Code == codeMiscError {
+	if err == nil && rerr != nil && rerr.Code == bitcoin.CodeMiscError {
 		// "can't disconnect a permanent peer, use remove"
 		_, rerr, err = p.btcd(ctx, auth, "node", "remove", target)
 	}
@@ -471,7 +467,7 @@ func (p *proxy) disconnectNode(ctx context.Context, auth string, params []json.R
 		return nil, nil, err
 	}
 	if rerr != nil {
-		return nil, &rpcError{codeNotConnected, "Node not found in connected nodes"}, nil
+		return nil, &rpcError{bitcoin.CodeNodeNotConnected, "Node not found in connected nodes"}, nil
 	}
 	return nil, nil, nil
 }
@@ -486,7 +482,7 @@ func (p *proxy) peers(ctx context.Context, auth string) ([]map[string]any, *rpcE
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&peers); err != nil {
-		return nil, &rpcError{codeMiscError, "unexpected getpeerinfo from btcd: " + err.Error()}, nil
+		return nil, &rpcError{bitcoin.CodeMiscError, "unexpected getpeerinfo from btcd: " + err.Error()}, nil
 	}
 	return peers, nil, nil
 }
@@ -521,7 +517,7 @@ func (p *proxy) getNetworkInfo(ctx context.Context, auth string) (any, *rpcError
 		ProtocolVersion int `json:"protocolversion"`
 	}
 	if err := json.Unmarshal(raw, &info); err != nil {
-		return nil, &rpcError{codeMiscError, "unexpected getinfo from btcd: " + err.Error()}, nil
+		return nil, &rpcError{bitcoin.CodeMiscError, "unexpected getinfo from btcd: " + err.Error()}, nil
 	}
 	peers, rerr, err := p.peers(ctx, auth)
 	if err != nil || rerr != nil {
@@ -560,7 +556,7 @@ func (p *proxy) getBlockchainInfo(ctx context.Context, auth string) (any, *rpcEr
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&info); err != nil {
-		return nil, &rpcError{codeMiscError, "unexpected getblockchaininfo from btcd: " + err.Error()}, nil
+		return nil, &rpcError{bitcoin.CodeMiscError, "unexpected getblockchaininfo from btcd: " + err.Error()}, nil
 	}
 	p.mu.Lock()
 	left := p.leftIBD
@@ -575,7 +571,7 @@ func (p *proxy) getBlockchainInfo(ctx context.Context, auth string) (any, *rpcEr
 			Time int64 `json:"time"`
 		}
 		if err := json.Unmarshal(raw, &header); err != nil {
-			return nil, &rpcError{codeMiscError, "unexpected getblockheader from btcd: " + err.Error()}, nil
+			return nil, &rpcError{bitcoin.CodeMiscError, "unexpected getblockheader from btcd: " + err.Error()}, nil
 		}
 		if time.Since(time.Unix(header.Time, 0)) < maxTipAge {
 			p.mu.Lock()

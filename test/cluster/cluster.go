@@ -201,7 +201,7 @@ func (c *Cluster) StartProcess(name, path string, args []string, env ...string) 
 func (c *Cluster) bin(name string) string { return filepath.Join(c.Assets, name) }
 
 func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
-	client, peer := freePort(), freePort()
+	client, peer := FreePort(), FreePort()
 	url := fmt.Sprintf("http://127.0.0.1:%d", client)
 	_, err := c.StartProcess("etcd", c.bin("etcd"), []string{
 		"--data-dir=" + filepath.Join(c.Dir, "etcd"),
@@ -236,7 +236,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 		return err
 	}
 	c.AuditLog = filepath.Join(c.Dir, "audit.log")
-	port := freePort()
+	port := FreePort()
 	_, err = c.StartProcess("kube-apiserver", c.bin("kube-apiserver"), []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
@@ -396,8 +396,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() int {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

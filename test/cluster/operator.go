@@ -81,8 +81,8 @@ func (c *Cluster) BuildOperator(ctx context.Context) (string, error) {
 // <dir>/<name>.log.
 func (c *Cluster) StartOperator(name, binary, kubeconfig string, args ...string) (*Process, error) {
 	args = append([]string{
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", freePort()),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort()),
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", FreePort()),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", FreePort()),
 		"--kubeconfig=" + kubeconfig,
 	}, args...)
 	return c.StartProcess(name, binary, args, "KUBECONFIG="+kubeconfig)

@@ -28,6 +28,7 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
 	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
@@ -199,9 +200,7 @@ func expectCondition(g Gomega, k8s client.Client, n *bitcoinv1alpha1.BitcoinNetw
 }
 
 func networkCredentials(g Gomega, k8s client.Client, n *bitcoinv1alpha1.BitcoinNetwork) fleet.Credentials {
-	cur := &bitcoinv1alpha1.BitcoinNetwork{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(n), cur)).To(Succeed())
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Labels: map[string]string{"app.kubernetes.io/instance": n.Name}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Labels: map[string]string{render.LabelInstance: n.Name}}}
 	creds, err := fleet.NetworkSecret(k8s)(context.Background(), pod)
 	g.Expect(err).NotTo(HaveOccurred())
 	return creds

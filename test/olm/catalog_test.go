@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,9 +65,9 @@ func serveCatalogs(ctx context.Context, root string) error {
 		if out, err := exec.CommandContext(ctx, opm, "validate", dir).CombinedOutput(); err != nil {
 			return fmt.Errorf("opm validate %s: %w: %s", dir, err, out)
 		}
-		port := freePort()
+		port := cluster.FreePort()
 		if _, err := lc.StartProcess("opm-"+name, opm, []string{
-			"serve", dir, "--port", fmt.Sprint(port), fmt.Sprintf("--pprof-addr=127.0.0.1:%d", freePort()),
+			"serve", dir, "--port", fmt.Sprint(port), fmt.Sprintf("--pprof-addr=127.0.0.1:%d", cluster.FreePort()),
 		}); err != nil {
 			return err
 		}
@@ -121,14 +120,4 @@ func bumpedBundle(from, to, version, name, replaces string) (string, error) {
 		return "", err
 	}
 	return to, os.WriteFile(path, data, 0o644)
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

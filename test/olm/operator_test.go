@@ -63,12 +63,12 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	env, err := resolveEnv(container.Env, pod)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(env).To(ContainElement(controller.OperatorConditionEnvVar+"="+csv), "OLM injects the OperatorCondition's name")
-	health := freePort()
+	health := cluster.FreePort()
 	var args []string
 	for _, a := range container.Args {
 		switch {
 		case strings.HasPrefix(a, "--metrics-bind-address="):
-			a = fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", freePort())
+			a = fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", cluster.FreePort())
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
 			a = fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health)
 		}

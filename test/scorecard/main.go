@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +45,7 @@ func run(bundle, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(root)
-	if err := copyTree(bundle, filepath.Join(root, "bundle")); err != nil {
+	if err := os.CopyFS(filepath.Join(root, "bundle"), os.DirFS(bundle)); err != nil {
 		return fmt.Errorf("failed to copy the bundle: %w", err)
 	}
 	if err := copyFile(bin, filepath.Join(root, "scorecard-test"), 0o755); err != nil {
@@ -130,23 +129,6 @@ func runTest(root string, args []string) (*scapiv1alpha3.TestStatus, error) {
 		return nil, fmt.Errorf("failed to decode the result %q: %w", stdout.String(), err)
 	}
 	return &status, nil
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return copyFile(path, target, 0o644)
-	})
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
