@@ -1,7 +1,3 @@
-// Package controller holds the operator's reconcilers: the network reconciler applies
-// what the chart renders for a network, the status reconciler reports its nodes, and
-// the peer reconciler wires the nodes into one Bitcoin network over RPC; under OLM the
-// upgradeable reconciler holds operator upgrades while networks roll.
 package controller
 
 import (

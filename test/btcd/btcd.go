@@ -26,6 +26,8 @@ import (
 
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // Regtest ports of Bitcoin Core, which the operator dials on every pod.
@@ -165,7 +167,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		p := n.process
 		n.mu.Unlock()
 		if exited, err := p.Exited(); exited {
-			return fmt.Errorf("btcd on %s exited (%v); its log: %s", n.opts.IP, err, tail(n.LogPath()))
+			return fmt.Errorf("btcd on %s exited (%v); its log: %s", n.opts.IP, err, testkit.Tail(n.LogPath(), 20))
 		}
 		var height int64
 		if err := n.call(ctx, "getblockcount", nil, &height); err == nil {
@@ -264,17 +266,4 @@ func (n *Node) call(ctx context.Context, method string, params []any, result any
 
 func loopbackAddr(port int) string {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)).String()
-}
-
-// tail returns the end of a log file for an error message.
-func tail(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	const limit = 2000
-	if len(data) > limit {
-		data = data[len(data)-limit:]
-	}
-	return string(data)
 }

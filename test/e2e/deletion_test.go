@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 func objectMeta(namespace, name string) metav1.ObjectMeta {
@@ -36,7 +37,7 @@ func expectNothingRecreated(g Gomega, namespace string, since time.Time) {
 func TestDeletionForeground(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	n := createNetwork(t, newNamespace(t), "foreground", 3)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "foreground", 3)
 	expectConverged(g, n, 3)
 
 	start := time.Now()
@@ -53,7 +54,7 @@ func TestDeletionForeground(t *testing.T) {
 
 func TestDeletionBackground(t *testing.T) {
 	g := NewWithT(t)
-	n := createNetwork(t, newNamespace(t), "background", 2)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "background", 2)
 	expectConverged(g, n, 2)
 
 	start := time.Now()
@@ -65,7 +66,7 @@ func TestDeletionBackground(t *testing.T) {
 
 func TestDeletionOrphan(t *testing.T) {
 	g := NewWithT(t)
-	n := createNetwork(t, newNamespace(t), "orphan", 2)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "orphan", 2)
 	expectConverged(g, n, 2)
 
 	g.Expect(k8s.Delete(context.Background(), n, client.PropagationPolicy(metav1.DeletePropagationOrphan))).To(Succeed())

@@ -14,6 +14,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // The seed's promise: "the node list populates as the pods are brought up and the
@@ -30,7 +31,7 @@ func TestNodesTurnReadyOneByOne(t *testing.T) {
 	w, err := watcher.Watch(ctx, &bitcoinv1alpha1.BitcoinNetworkList{}, client.InNamespace(ns))
 	g.Expect(err).NotTo(HaveOccurred())
 	defer w.Stop()
-	createNetwork(t, ns, "lifecycle", 3)
+	testkit.CreateNetwork(t, k8s, ns, "lifecycle", 3)
 
 	// Record from the watch the order in which entries turn ready. One status write
 	// may carry two changes; entries within it come in ordinal order.
@@ -65,7 +66,7 @@ func TestNodesTurnReadyOneByOne(t *testing.T) {
 func TestScaling(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	n := createNetwork(t, ns, "scaling", 3)
+	n := testkit.CreateNetwork(t, k8s, ns, "scaling", 3)
 	expectConverged(g, n, 3)
 
 	patch := client.MergeFrom(n.DeepCopy())
@@ -92,7 +93,7 @@ func ordinals(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) []int32 {
 // Two networks of the same name in two namespaces live apart.
 func TestSameNameInTwoNamespaces(t *testing.T) {
 	g := NewWithT(t)
-	a, b := createNetwork(t, newNamespace(t), "twin", 2), createNetwork(t, newNamespace(t), "twin", 3)
+	a, b := testkit.CreateNetwork(t, k8s, newNamespace(t), "twin", 2), testkit.CreateNetwork(t, k8s, newNamespace(t), "twin", 3)
 	expectConverged(g, a, 2)
 	expectConverged(g, b, 3)
 

@@ -17,6 +17,7 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // startDoubles runs a Bitcoin Core RPC double on each pod's IP of a network, as kwok's
@@ -71,7 +72,7 @@ func networkEvents(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) []string {
 // one while it grows past the full mesh, and notices a node that stops answering.
 func TestNodesFormOneNetwork(t *testing.T) {
 	g := NewWithT(t)
-	n := createNetwork(t, newNamespace(t), "peers", 3)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "peers", 3)
 	f, world := startDoubles(t, n, nil)
 	expectConverged(g, n, 3)
 	expectPeered(g, n, f, world, 3)
@@ -108,7 +109,7 @@ func TestNodesFormOneNetwork(t *testing.T) {
 // that says what is wrong, and no credential.
 func TestWrongCredentialsDegradeTheNetwork(t *testing.T) {
 	g := NewWithT(t)
-	n := createNetwork(t, newNamespace(t), "wrongauth", 2)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "wrongauth", 2)
 	wrong := fleet.Credentials{Username: "someone", Password: "not-the-secret-one"}
 	startDoubles(t, n, fleet.StaticCredentials(wrong))
 	g.Eventually(func(g Gomega) {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // An operator killed while a network converges picks up where it was, and finds its
@@ -19,7 +20,7 @@ func TestOperatorRestartWhileConverging(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	const nodes = 10
-	n := createNetwork(t, ns, "restart", nodes)
+	n := testkit.CreateNetwork(t, k8s, ns, "restart", nodes)
 	cur := &bitcoinv1alpha1.BitcoinNetwork{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(n), cur)).To(Succeed())

@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // Named timeouts: a 3-node network converges in a few seconds here.
@@ -42,15 +42,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		code = 1
-	}
-	os.Exit(code)
+	testkit.Main("e2e", func() (int, error) { return runSuite(m) })
 }
 
-func run(m *testing.M) (code int, err error) {
+func runSuite(m *testing.M) (code int, err error) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	ctx := context.Background()
 	lc, err = cluster.Start(ctx, cluster.Options{AuditUsers: []string{cluster.OperatorUser}, Log: os.Stderr})
@@ -96,8 +91,7 @@ func operatorLog() string {
 
 // dumpState prints what a failure needs: the operator's log tail and the objects.
 func dumpState(ctx context.Context) {
-	lines := strings.Split(operatorLog(), "\n")
-	fmt.Fprintf(os.Stderr, "\n--- operator log (last 60 lines) ---\n%s\n", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+	fmt.Fprintf(os.Stderr, "\n--- operator log (last 60 lines) ---\n%s\n", testkit.Tail(operator.LogPath, 60))
 	out, _ := lc.Kubectl(ctx, "get", "bitcoinnetworks,statefulsets,services,pods", "-A", "-o", "wide").CombinedOutput()
 	fmt.Fprintf(os.Stderr, "--- objects ---\n%s\n", out)
 }
@@ -112,16 +106,6 @@ func newNamespace(t *testing.T) string {
 	}}
 	NewWithT(t).Expect(k8s.Create(context.Background(), ns)).To(Succeed())
 	return ns.Name
-}
-
-func createNetwork(t *testing.T, namespace, name string, nodes int32) *bitcoinv1alpha1.BitcoinNetwork {
-	t.Helper()
-	n := &bitcoinv1alpha1.BitcoinNetwork{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: nodes},
-	}
-	NewWithT(t).Expect(k8s.Create(context.Background(), n)).To(Succeed())
-	return n
 }
 
 // kubectl runs kubectl against the local cluster as admin.

@@ -24,6 +24,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // TestInstallModes installs the bundle through a Subscription in every install mode
@@ -52,7 +53,7 @@ func TestInstallModes(t *testing.T) {
 			expectSucceeded(t, namespace, csv010)
 			expectInstalledByOLM(t, namespace, csv010)
 
-			By(t, "the operator, run as OLM's Deployment, makes a sample network converge")
+			testkit.By(t, "the operator, run as OLM's Deployment, makes a sample network converge")
 			op := startAsDeployment(t, namespace, csv010)
 			network := createSample(t, networks)
 			expectConverged(t, network, 3)
@@ -103,7 +104,7 @@ func createOperatorGroup(t *testing.T, namespace string, targets []string) {
 
 func subscribe(t *testing.T, namespace, catalog string, approval operatorsv1alpha1.Approval, startingCSV string) {
 	t.Helper()
-	By(t, "subscribing in "+namespace+" to "+catalog)
+	testkit.By(t, "subscribing in "+namespace+" to "+catalog)
 	NewWithT(t).Expect(k8s.Create(context.Background(), &operatorsv1alpha1.Subscription{
 		ObjectMeta: metav1.ObjectMeta{Name: packageName, Namespace: namespace},
 		Spec: &operatorsv1alpha1.SubscriptionSpec{
@@ -122,7 +123,7 @@ func getCSV(g Gomega, namespace, name string) *operatorsv1alpha1.ClusterServiceV
 
 func expectSucceeded(t *testing.T, namespace, name string) {
 	t.Helper()
-	By(t, name+" reaches Succeeded")
+	testkit.By(t, name+" reaches Succeeded")
 	NewWithT(t).Eventually(func(g Gomega) {
 		csv := getCSV(g, namespace, name)
 		g.Expect(csv.Status.Phase).To(Equal(operatorsv1alpha1.CSVPhaseSucceeded), "%s: %s", csv.Status.Reason, csv.Status.Message)
@@ -173,20 +174,10 @@ func createSample(t *testing.T, namespace string) *bitcoinv1alpha1.BitcoinNetwor
 	return n
 }
 
-func createNetwork(t *testing.T, namespace, name string, nodes int32) *bitcoinv1alpha1.BitcoinNetwork {
-	t.Helper()
-	n := &bitcoinv1alpha1.BitcoinNetwork{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: nodes},
-	}
-	NewWithT(t).Expect(k8s.Create(context.Background(), n)).To(Succeed())
-	return n
-}
-
 // expectConverged waits until the network has nodes ready pods and says so.
 func expectConverged(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork, nodes int32) {
 	t.Helper()
-	By(t, "network "+n.Namespace+"/"+n.Name+" converges")
+	testkit.By(t, "network "+n.Namespace+"/"+n.Name+" converges")
 	NewWithT(t).Eventually(func(g Gomega) {
 		cur := &bitcoinv1alpha1.BitcoinNetwork{}
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(n), cur)).To(Succeed())
@@ -199,7 +190,7 @@ func expectConverged(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork, nodes int3
 // operator, and checks that OLM removed the operator but left the CRD and the network.
 func uninstall(t *testing.T, namespace, csvName string, network *bitcoinv1alpha1.BitcoinNetwork) {
 	t.Helper()
-	By(t, "uninstalling: deleting the Subscription and the CSV")
+	testkit.By(t, "uninstalling: deleting the Subscription and the CSV")
 	g := NewWithT(t)
 	ctx := context.Background()
 	g.Expect(k8s.Delete(ctx, &operatorsv1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: packageName, Namespace: namespace}})).To(Succeed())
@@ -219,7 +210,7 @@ func uninstall(t *testing.T, namespace, csvName string, network *bitcoinv1alpha1
 		g.Expect(csvs.Items).To(BeEmpty(), "no CSV, nor any copy of it, is left")
 	}, olmTimeout, interval).Should(Succeed())
 
-	By(t, "the CRD and the network stay")
+	testkit.By(t, "the CRD and the network stay")
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "bitcoinnetworks.bitcoin.bitcoinops.io"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
 	g.Consistently(func(g Gomega) {
 		cur := &bitcoinv1alpha1.BitcoinNetwork{}
@@ -249,10 +240,10 @@ func dumpOnFailure(t *testing.T) {
 		for _, p := range lc.Processes() {
 			switch p.Name {
 			case "olm", "catalog", "kube-controller-manager":
-				t.Logf("%s, last lines:\n%s", p.Name, tail(p.LogPath, 40))
+				t.Logf("%s, last lines:\n%s", p.Name, testkit.Tail(p.LogPath, 40))
 			default:
 				if len(p.Name) > 9 && p.Name[:9] == "operator-" {
-					t.Logf("%s, last lines:\n%s", p.Name, tail(p.LogPath, 40))
+					t.Logf("%s, last lines:\n%s", p.Name, testkit.Tail(p.LogPath, 40))
 				}
 			}
 		}

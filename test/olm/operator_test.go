@@ -26,6 +26,7 @@ import (
 
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // operator is the operator binary running as the pod of OLM's Deployment would.
@@ -98,7 +99,7 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	t.Cleanup(op.stop)
 	g.Eventually(func(g Gomega) {
 		exited, err := op.Exited()
-		g.Expect(exited).To(BeFalse(), "the operator exited (%v): %s", err, tail(op.LogPath, 20))
+		g.Expect(exited).To(BeFalse(), "the operator exited (%v): %s", err, testkit.Tail(op.LogPath, 20))
 		resp, err := http.Get(op.health)
 		g.Expect(err).NotTo(HaveOccurred())
 		resp.Body.Close()
@@ -187,11 +188,4 @@ func envValue(env []corev1.EnvVar, name string) string {
 		}
 	}
 	return ""
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

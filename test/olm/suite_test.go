@@ -32,6 +32,7 @@ import (
 
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 const (
@@ -63,12 +64,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code, err := runSuite(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	testkit.Main("olm", func() (int, error) { return runSuite(m) })
 }
 
 func runSuite(m *testing.M) (int, error) {
@@ -158,10 +154,4 @@ func startOLM(ctx context.Context, crds string) error {
 // OLM creates in namespace.
 func operatorUser(namespace string) string {
 	return "system:serviceaccount:" + namespace + ":" + serviceAccount
-}
-
-// By logs a step of a test.
-func By(t *testing.T, step string) {
-	t.Helper()
-	t.Log("STEP: " + step)
 }

@@ -24,6 +24,7 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // TestUpgrade installs 0.1.0 from a catalog that also serves 0.1.1 (which replaces
@@ -43,10 +44,10 @@ func TestUpgrade(t *testing.T) {
 	approve(t, ns, csv010)
 	expectSucceeded(t, ns, csv010)
 
-	By(t, "operator 0.1.0 runs two networks, and says it may be upgraded")
+	testkit.By(t, "operator 0.1.0 runs two networks, and says it may be upgraded")
 	op010 := startAsDeployment(t, ns, csv010)
-	kept := createNetwork(t, ns, "kept", 3)
-	rolling := createNetwork(t, ns, "rolling", 2)
+	kept := testkit.CreateNetwork(t, k8s, ns, "kept", 3)
+	rolling := testkit.CreateNetwork(t, k8s, ns, "rolling", 2)
 	expectConverged(t, kept, 3)
 	expectConverged(t, rolling, 2)
 	expectUpgradeable(t, ns, csv010, metav1.ConditionTrue, "")
@@ -55,13 +56,13 @@ func TestUpgrade(t *testing.T) {
 	keptSts, keptPods := statefulSetUID(g, kept), podUIDs(g, kept)
 	since := time.Now()
 
-	By(t, "a rollout that cannot finish (no Node takes pods) makes the operator say Upgradeable=False")
+	testkit.By(t, "a rollout that cannot finish (no Node takes pods) makes the operator say Upgradeable=False")
 	setSchedulable(t, false)
 	g.Expect(k8s.Patch(ctx, rolling, client.RawPatch(types.MergePatchType,
 		[]byte(`{"spec":{"image":"bitcoin/bitcoin:28.0"}}`)))).To(Succeed())
 	expectUpgradeable(t, ns, csv010, metav1.ConditionFalse, ns+"/rolling")
 
-	By(t, "OLM holds the approved upgrade")
+	testkit.By(t, "OLM holds the approved upgrade")
 	approve(t, ns, csv011)
 	held := func(g Gomega) {
 		next := getCSV(g, ns, csv011)
@@ -77,7 +78,7 @@ func TestUpgrade(t *testing.T) {
 	g.Eventually(held, olmTimeout, interval).Should(Succeed())
 	g.Consistently(held, 5*time.Second, interval).Should(Succeed())
 
-	By(t, "once the rollout is done, the operator says True and OLM completes the upgrade")
+	testkit.By(t, "once the rollout is done, the operator says True and OLM completes the upgrade")
 	setSchedulable(t, true)
 	expectConverged(t, rolling, 2)
 	expectUpgradeable(t, ns, csv010, metav1.ConditionTrue, "")
@@ -89,7 +90,7 @@ func TestUpgrade(t *testing.T) {
 	op010.expectNothingForbidden(t)
 	op010.stop()
 
-	By(t, "operator 0.1.1 takes over, and the settled network stays untouched")
+	testkit.By(t, "operator 0.1.1 takes over, and the settled network stays untouched")
 	op011 := startAsDeployment(t, ns, csv011)
 	expectUpgradeable(t, ns, csv011, metav1.ConditionTrue, "")
 	expectConverged(t, kept, 3)
@@ -111,7 +112,7 @@ func TestUpgrade(t *testing.T) {
 // names now.
 func approve(t *testing.T, namespace, csv string) {
 	t.Helper()
-	By(t, "approving the InstallPlan of "+csv)
+	testkit.By(t, "approving the InstallPlan of "+csv)
 	ctx := context.Background()
 	NewWithT(t).Eventually(func(g Gomega) {
 		sub := &operatorsv1alpha1.Subscription{}
@@ -145,7 +146,7 @@ func installPlanFor(g Gomega, namespace, csv string) *operatorsv1alpha1.InstallP
 // has status and, for False, names the network.
 func expectUpgradeable(t *testing.T, namespace, csv string, status metav1.ConditionStatus, network string) {
 	t.Helper()
-	By(t, fmt.Sprintf("%s's OperatorCondition says Upgradeable=%s", csv, status))
+	testkit.By(t, fmt.Sprintf("%s's OperatorCondition says Upgradeable=%s", csv, status))
 	NewWithT(t).Eventually(func(g Gomega) {
 		oc := &operatorsv2.OperatorCondition{}
 		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: csv}, oc)).To(Succeed())
