@@ -100,7 +100,7 @@ type BitcoinNetworkNode struct {
 
 // BitcoinNetworkStatus is the network as the operator last observed it. Several
 // controllers write it with server-side apply, each under its own field manager and
-// owning its own fields and condition types; see the README's design section.
+// owning its own fields and condition types; see docs/design.md.
 type BitcoinNetworkStatus struct {
 	// ObservedGeneration is the generation of the spec that the network's objects were
 	// last applied for.

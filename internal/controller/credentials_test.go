@@ -15,6 +15,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // rpcAuthOf returns the rpcauth entry of a StatefulSet's pod template.
@@ -33,7 +34,7 @@ func degraded(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) metav1.Condition {
 func TestGeneratedCredentials(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	n := newNetwork(t, newNamespace(t), "gen", 1)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "gen", 1)
 
 	secret := &corev1.Secret{}
 	g.Eventually(func(g Gomega) {
@@ -51,7 +52,7 @@ func TestGeneratedCredentials(t *testing.T) {
 		g.Expect(entry.Matches(user, password)).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "the entry stays as the network reconciles again: nothing rolls")
+	testkit.By(t, "the entry stays as the network reconciles again: nothing rolls")
 	setNodes(t, n, 2)
 	g.Eventually(func(g Gomega) {
 		sts := statefulSet(g, n)
@@ -59,19 +60,19 @@ func TestGeneratedCredentials(t *testing.T) {
 		g.Expect(rpcAuthOf(g, sts)).To(Equal(entry))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "the nodes' NetworkPolicy admits RPC from the operator's pods only")
+	testkit.By(t, "the nodes' NetworkPolicy admits RPC from the operator's pods only")
 	np := &networkingv1.NetworkPolicy{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: "gen-netpol"}, np)).To(Succeed())
 	expectControlledBy(g, np, getNetwork(g, n))
 	g.Expect(np.Spec.Ingress).To(HaveLen(2))
 	g.Expect(np.Spec.Ingress[1].From[0].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", operatorNamespace))
 
-	By(t, "a Secret of that name that the operator did not generate is not used")
+	testkit.By(t, "a Secret of that name that the operator did not generate is not used")
 	g.Expect(k8s.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "squat-rpc-credentials", Namespace: n.Namespace},
 		StringData: map[string]string{"username": "u", "password": "p"},
 	})).To(Succeed())
-	other := newNetwork(t, n.Namespace, "squat", 1)
+	other := testkit.CreateNetwork(t, k8s, n.Namespace, "squat", 1)
 	g.Eventually(func(g Gomega) {
 		c := degraded(g, other)
 		g.Expect(c.Reason).To(Equal("SecretConflict"))
@@ -95,7 +96,7 @@ func TestUserCredentials(t *testing.T) {
 	}
 	g.Expect(k8s.Create(ctx, n)).To(Succeed())
 
-	By(t, "a username with ':' is refused")
+	testkit.By(t, "a username with ':' is refused")
 	g.Eventually(func(g Gomega) {
 		c := degraded(g, n)
 		g.Expect(c.Reason).To(Equal("InvalidUsername"))
@@ -104,7 +105,7 @@ func TestUserCredentials(t *testing.T) {
 		g.Expect(appliedRPCAuth(statefulSet(g, n))).To(BeEmpty(), "no entry for credentials that cannot work")
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "a valid username gives the nodes an entry for the Secret's credentials")
+	testkit.By(t, "a valid username gives the nodes an entry for the Secret's credentials")
 	secret.StringData = map[string]string{"username": "alice"}
 	g.Expect(k8s.Update(ctx, secret)).To(Succeed())
 	var first bitcoin.RPCAuth
@@ -114,7 +115,7 @@ func TestUserCredentials(t *testing.T) {
 		g.Expect(first.Matches("alice", "first-Passw0rd")).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "a new password changes the pod template, which rolls the nodes")
+	testkit.By(t, "a new password changes the pod template, which rolls the nodes")
 	secret.StringData = map[string]string{"password": "second-Passw0rd"}
 	g.Expect(k8s.Update(ctx, secret)).To(Succeed())
 	g.Eventually(func(g Gomega) {

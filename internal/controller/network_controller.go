@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -45,17 +44,10 @@ type NetworkReconciler struct {
 	Settings     render.Settings
 	Observations *observations
 
-	written recentWrites
+	status *statusWriter
 	// rpcAuths remembers the rpcauth entry last applied to each network, so that a
 	// reconcile that runs before the cache shows it keeps it instead of salting anew.
-	rpcAuths sync.Map
-}
-
-// networkStatus is the part of the status the network reconciler owns.
-type networkStatus struct {
-	ObservedGeneration int64              `json:"observedGeneration"`
-	SecretName         string             `json:"secretName"`
-	Conditions         []metav1.Condition `json:"conditions"`
+	rpcAuths networkMemory[bitcoin.RPCAuth]
 }
 
 // +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks,verbs=get;list;watch
@@ -69,20 +61,16 @@ type networkStatus struct {
 
 // Reconcile brings one network's children to its spec.
 func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	network := &bitcoinv1alpha1.BitcoinNetwork{}
-	if err := r.Get(ctx, req.NamespacedName, network); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	network, err := liveNetwork(ctx, r.Client, req.NamespacedName)
+	if network == nil || err != nil {
+		if err == nil {
+			log.FromContext(ctx).V(1).Info("Network is gone or being deleted; leaving its objects to the garbage collector")
+			r.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, err
 	}
 	logger := log.FromContext(ctx).WithValues("generation", network.Generation, "resourceVersion", network.ResourceVersion)
 	ctx = log.IntoContext(ctx, logger)
-
-	// Once deletion has started, the garbage collector removes the children; applying
-	// them now would recreate what it just deleted.
-	if !network.DeletionTimestamp.IsZero() {
-		logger.V(1).Info("Network is being deleted; leaving its objects to the garbage collector")
-		r.rpcAuths.Delete(network.UID)
-		return ctrl.Result{}, nil
-	}
 	logger.V(1).Info("Reconciling network")
 
 	creds, credsProblem, err := r.ensureCredentials(ctx, network)
@@ -91,6 +79,12 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	applyErr := r.applyChildren(ctx, network, creds)
 	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, credsProblem, applyErr))
+}
+
+// forget drops what the reconciler remembers of a network that is gone.
+func (r *NetworkReconciler) forget(key types.NamespacedName) {
+	r.rpcAuths.forget(key)
+	r.status.forget(key)
 }
 
 // applyChildren renders the chart for the network and applies what changed.
@@ -129,7 +123,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	if err != nil {
 		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
 	}
-	r.rpcAuths.Store(network.UID, rpcAuth)
+	r.rpcAuths.store(network, rpcAuth)
 	if result == updated && sts.Spec.Replicas != nil && *sts.Spec.Replicas != network.Spec.Nodes {
 		log.FromContext(ctx).Info("Scaled", "statefulSet", sts.Name, "from", *sts.Spec.Replicas, "to", network.Spec.Nodes)
 		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Scaled",
@@ -146,8 +140,8 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 // the user must fix), the nodes keep what they have.
 func (r *NetworkReconciler) rpcAuth(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials) (bitcoin.RPCAuth, error) {
 	var candidates []bitcoin.RPCAuth
-	if last, ok := r.rpcAuths.Load(network.UID); ok {
-		candidates = append(candidates, last.(bitcoin.RPCAuth))
+	if last, ok := r.rpcAuths.load(network); ok {
+		candidates = append(candidates, last)
 	}
 	sts, err := statefulSetOf(ctx, r.Client, network)
 	if err != nil {
@@ -194,17 +188,29 @@ func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv
 	}
 }
 
+// networkStatus is the part of the status the network reconciler owns.
+type networkStatus struct {
+	ObservedGeneration int64              `json:"observedGeneration"`
+	SecretName         string             `json:"secretName"`
+	Conditions         []metav1.Condition `json:"conditions"`
+}
+
+func (s networkStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
+	return network.Status.ObservedGeneration != s.ObservedGeneration || network.Status.SecretName != s.SecretName ||
+		conditionsChanged(network, s.Conditions)
+}
+
 // updateStatus writes the network reconciler's part of the status if it changed:
 // Degraded says what keeps the network from its spec, observedGeneration moves on once
 // the children were applied for the current spec, and secretName says where the
-// credentials are.
+// credentials are. A Degraded that turns True is also an event.
 func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, credsProblem *problem, applyErr error) error {
 	if applyErr != nil && !needsUser(applyErr) {
 		return nil // a transient failure: the reconcile is retried, and nothing needs the user yet
 	}
 	observed := network.Generation
 	var degraded metav1.Condition
-	authFailure := r.Observations.authFailure(client.ObjectKeyFromObject(network))
+	authFailure := r.Observations.authFailure(network)
 	switch {
 	case applyErr != nil:
 		observed = network.Status.ObservedGeneration
@@ -217,20 +223,13 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionFalse, "Reconciled",
 			"The network's objects match its spec")
 	}
-	changed := conditionChanged(network, degraded)
+	newlyDegraded := degraded.Status == metav1.ConditionTrue && conditionChanged(network, degraded)
 	status := networkStatus{ObservedGeneration: observed, SecretName: secretName(network), Conditions: []metav1.Condition{degraded}}
-	upToDate := network.Status.ObservedGeneration == observed && network.Status.SecretName == status.SecretName && !changed
-	if upToDate || r.written.justWrote(network.UID, status) {
-		return nil
-	}
-	if changed && degraded.Status == metav1.ConditionTrue {
+	wrote, err := r.status.write(ctx, network, status)
+	if wrote && newlyDegraded {
 		r.Recorder.Event(network, corev1.EventTypeWarning, degraded.Reason, degraded.Message)
 	}
-	if err := applyStatus(ctx, r.Client, network, networkStatusOwner, status); err != nil {
-		return fmt.Errorf("failed to update the network's status: %w", err)
-	}
-	r.written.wrote(network.UID, status)
-	return nil
+	return err
 }
 
 // SetupWithManager watches networks, the objects they own, the Secrets that hold

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 func statefulSet(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) *appsv1.StatefulSet {
@@ -45,7 +46,7 @@ func expectControlledBy(g Gomega, obj metav1.Object, n *bitcoinv1alpha1.BitcoinN
 
 func TestNetworkCreatesStatefulSetAndService(t *testing.T) {
 	g := NewWithT(t)
-	n := newNetwork(t, newNamespace(t), "create", 3)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "create", 3)
 
 	g.Eventually(func(g Gomega) {
 		sts, svc := statefulSet(g, n), service(g, n)
@@ -78,7 +79,7 @@ func TestNetworkCreatesStatefulSetAndService(t *testing.T) {
 func TestNetworkScales(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	n := newNetwork(t, newNamespace(t), "scale", 3)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "scale", 3)
 	g.Eventually(func(g Gomega) { g.Expect(*statefulSet(g, n).Spec.Replicas).To(BeEquivalentTo(3)) }, timeout, interval).Should(Succeed())
 
 	patch := client.MergeFrom(n.DeepCopy())
@@ -102,15 +103,15 @@ func TestNetworkScales(t *testing.T) {
 func TestNetworkRestoresDrift(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	n := newNetwork(t, newNamespace(t), "drift", 3)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "drift", 3)
 	var svcUID types.UID
 	g.Eventually(func(g Gomega) { svcUID = service(g, n).UID; statefulSet(g, n) }, timeout, interval).Should(Succeed())
 
-	By(t, "a Service deleted by hand comes back")
+	testkit.By(t, "a Service deleted by hand comes back")
 	g.Expect(k8s.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: "drift-svc"}})).To(Succeed())
 	g.Eventually(func(g Gomega) { g.Expect(service(g, n).UID).NotTo(Equal(svcUID)) }, timeout, interval).Should(Succeed())
 
-	By(t, "StatefulSet replicas edited by hand are restored")
+	testkit.By(t, "StatefulSet replicas edited by hand are restored")
 	sts := statefulSet(g, n)
 	sts.Spec.Replicas = ptr.To[int32](7)
 	g.Expect(k8s.Update(ctx, sts, client.FieldOwner("kubectl-edit"))).To(Succeed())
@@ -200,10 +201,4 @@ func conditionMessages(n *bitcoinv1alpha1.BitcoinNetwork) []string {
 		out = append(out, c.Message)
 	}
 	return out
-}
-
-// By labels a step of a test in its log.
-func By(t *testing.T, step string) {
-	t.Helper()
-	t.Log("STEP: " + step)
 }

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"maps"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -19,8 +18,7 @@ import (
 // (which owns Degraded). Each change wakes the reconciler concerned through a channel
 // source instead of waiting for a resync.
 type observations struct {
-	mu       sync.Mutex
-	networks map[types.NamespacedName]networkObservation
+	networks networkMemory[networkObservation]
 	// nodes and auth wake the status and the network reconciler.
 	nodes, auth chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]
 }
@@ -40,27 +38,25 @@ type nodeObservation struct {
 func newObservations() *observations {
 	// Buffered so that the peer reconciler never waits for another controller's queue.
 	return &observations{
-		networks: map[types.NamespacedName]networkObservation{},
-		nodes:    make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
-		auth:     make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		nodes: make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		auth:  make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
 	}
 }
 
 // setNodes records the nodes that answered, keeping what the others answered last, and
 // wakes the status reconciler if anything changed.
 func (o *observations) setNodes(network *bitcoinv1alpha1.BitcoinNetwork, answered map[int32]nodeObservation) {
-	key := keyOf(network, network.Name)
-	o.mu.Lock()
-	obs := o.networks[key]
-	merged := maps.Clone(obs.nodes)
-	if merged == nil {
-		merged = map[int32]nodeObservation{}
-	}
-	maps.Copy(merged, answered)
-	changed := !maps.Equal(obs.nodes, merged)
-	obs.nodes = merged
-	o.networks[key] = obs
-	o.mu.Unlock()
+	changed := false
+	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
+		merged := maps.Clone(obs.nodes)
+		if merged == nil {
+			merged = map[int32]nodeObservation{}
+		}
+		maps.Copy(merged, answered)
+		changed = !maps.Equal(obs.nodes, merged)
+		obs.nodes = merged
+		return obs
+	})
 	if changed {
 		o.nodes <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
 	}
@@ -69,39 +65,32 @@ func (o *observations) setNodes(network *bitcoinv1alpha1.BitcoinNetwork, answere
 // setAuthFailure records whether the nodes refuse the network's credentials, and wakes
 // the network reconciler if that changed.
 func (o *observations) setAuthFailure(network *bitcoinv1alpha1.BitcoinNetwork, message string) {
-	key := keyOf(network, network.Name)
-	o.mu.Lock()
-	obs := o.networks[key]
-	changed := obs.authFailure != message
-	obs.authFailure = message
-	o.networks[key] = obs
-	o.mu.Unlock()
+	changed := false
+	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
+		changed = obs.authFailure != message
+		obs.authFailure = message
+		return obs
+	})
 	if changed {
 		o.auth <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
 	}
 }
 
 // node returns what a node last answered, if it ever did.
-func (o *observations) node(key types.NamespacedName, ordinal int32) (nodeObservation, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	obs, ok := o.networks[key].nodes[ordinal]
-	return obs, ok
+func (o *observations) node(network *bitcoinv1alpha1.BitcoinNetwork, ordinal int32) (nodeObservation, bool) {
+	obs, _ := o.networks.load(network)
+	n, ok := obs.nodes[ordinal]
+	return n, ok
 }
 
 // authFailure returns the message for a network whose nodes refuse its credentials.
-func (o *observations) authFailure(key types.NamespacedName) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.networks[key].authFailure
+func (o *observations) authFailure(network *bitcoinv1alpha1.BitcoinNetwork) string {
+	obs, _ := o.networks.load(network)
+	return obs.authFailure
 }
 
 // forget drops a network that is gone or being deleted.
-func (o *observations) forget(key types.NamespacedName) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.networks, key)
-}
+func (o *observations) forget(key types.NamespacedName) { o.networks.forget(key) }
 
 // observed returns a source that enqueues the networks sent on ch.
 func observed(ch chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]) source.Source {

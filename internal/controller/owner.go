@@ -7,16 +7,7 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
-// Field managers: the network reconciler applies the children under fieldOwner; each
-// reconciler applies its own part of the status under its own manager, so that
-// server-side apply keeps their fields apart (see the README's design section).
-const (
-	fieldOwner         = "bitcoin-operator"
-	networkStatusOwner = "bitcoin-operator-network"
-	nodeStatusOwner    = "bitcoin-operator-status"
-	peerStatusOwner    = "bitcoin-operator-peers"
-	networkKind        = "BitcoinNetwork"
-)
+const networkKind = "BitcoinNetwork"
 
 // controllingNetwork returns the name of the BitcoinNetwork that controls obj, if one
 // does.

@@ -3,37 +3,17 @@ package controller
 import (
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
-	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 )
-
-// peerNode is a ready node that the peer reconciler talks to.
-type peerNode struct {
-	bitcoinv1alpha1.BitcoinNetworkNode
-	pod      types.UID
-	rpc, p2p string // ip:port
-}
-
-// answer is what a node said when asked for its peers and chain, or why it did not.
-type answer struct {
-	added []string // getaddednodeinfo
-	peers []bitcoin.Peer
-	chain bitcoin.BlockchainInfo
-	err   error
-	// skipped: the node was not asked, its retry not being due; err is its last.
-	skipped bool
-}
 
 // connectedCondition says whether the P2P connections the ready nodes report link
 // them all: an edge joins two nodes when either lists a connection with the other's
 // IP (an inbound connection shows the dialer's IP with a port of its own).
-func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, answers map[int32]answer) metav1.Condition {
+func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer) metav1.Condition {
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionConnected, status, reason, message)
 	}
@@ -73,7 +53,7 @@ func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNod
 }
 
 // syncedCondition says whether every ready node reports the same best block.
-func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, answers map[int32]answer) metav1.Condition {
+func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer) metav1.Condition {
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionSynced, status, reason, message)
 	}
@@ -100,7 +80,7 @@ func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []peerNode, 
 
 // unobserved returns the condition for a network whose nodes cannot tell: none is
 // ready, or some ready node did not answer.
-func unobserved(set func(metav1.ConditionStatus, string, string) metav1.Condition, nodes []peerNode, answers map[int32]answer) (metav1.Condition, bool) {
+func unobserved(set func(metav1.ConditionStatus, string, string) metav1.Condition, nodes []readyNode, answers map[int32]answer) (metav1.Condition, bool) {
 	if len(nodes) == 0 {
 		return set(metav1.ConditionFalse, "NoReadyNodes", "No node is ready"), true
 	}
@@ -111,7 +91,7 @@ func unobserved(set func(metav1.ConditionStatus, string, string) metav1.Conditio
 	return metav1.Condition{}, false
 }
 
-func unanswered(nodes []peerNode, answers map[int32]answer) []string {
+func unanswered(nodes []readyNode, answers map[int32]answer) []string {
 	var names []string
 	for _, n := range nodes {
 		if a, ok := answers[n.Ordinal]; !ok || a.err != nil {
@@ -144,16 +124,4 @@ func reachable(start int32, links map[int32][]int32) map[int32]bool {
 		}
 	}
 	return seen
-}
-
-// difference returns the elements of a not in b, sorted.
-func difference(a, b []string) []string {
-	var out []string
-	for _, s := range a {
-		if !slices.Contains(b, s) {
-			out = append(out, s)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,11 +12,11 @@ import (
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 )
 
-func peerNodes(n int) []peerNode {
-	nodes := make([]peerNode, n)
+func testReadyNodes(n int) []readyNode {
+	nodes := make([]readyNode, n)
 	for i := range nodes {
 		ip := fmt.Sprintf("127.0.0.%d", i+1)
-		nodes[i] = peerNode{BitcoinNetworkNode: bitcoinv1alpha1.BitcoinNetworkNode{
+		nodes[i] = readyNode{BitcoinNetworkNode: bitcoinv1alpha1.BitcoinNetworkNode{
 			Ordinal: int32(i), Ready: true, IP: ip, NodeName: fmt.Sprintf("n-sts-%d", i)},
 			rpc: ip + ":18443", p2p: ip + ":18444"}
 	}
@@ -26,7 +25,7 @@ func peerNodes(n int) []peerNode {
 
 // answersWithLinks answers for nodes where each pair (a, b) is a connection from a to
 // b: a shows b's P2P address, b shows a's IP with an ephemeral port.
-func answersWithLinks(nodes []peerNode, hash string, pairs ...[2]int) map[int32]answer {
+func answersWithLinks(nodes []readyNode, hash string, pairs ...[2]int) map[int32]answer {
 	answers := map[int32]answer{}
 	for _, n := range nodes {
 		answers[n.Ordinal] = answer{chain: bitcoin.BlockchainInfo{Blocks: 5, BestBlockHash: hash}}
@@ -42,9 +41,9 @@ func answersWithLinks(nodes []peerNode, hash string, pairs ...[2]int) map[int32]
 
 func TestConnectedCondition(t *testing.T) {
 	network := &bitcoinv1alpha1.BitcoinNetwork{}
-	nodes := peerNodes(4)
+	nodes := testReadyNodes(4)
 	for name, tc := range map[string]struct {
-		nodes   []peerNode
+		nodes   []readyNode
 		answers map[int32]answer
 		status  metav1.ConditionStatus
 		message string
@@ -74,7 +73,7 @@ func TestConnectedCondition(t *testing.T) {
 func TestSyncedCondition(t *testing.T) {
 	g := NewWithT(t)
 	network := &bitcoinv1alpha1.BitcoinNetwork{}
-	nodes := peerNodes(3)
+	nodes := testReadyNodes(3)
 	same := answersWithLinks(nodes, "abc")
 	c := syncedCondition(network, nodes, same)
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
@@ -84,24 +83,4 @@ func TestSyncedCondition(t *testing.T) {
 	c = syncedCondition(network, nodes, same)
 	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(c.Message).To(Equal("n-sts-0 is at height 5 (abc); n-sts-2 at height 4"))
-}
-
-func TestRetriesBackOffPerNode(t *testing.T) {
-	g := NewWithT(t)
-	n := &rpcNode{}
-	now := time.Now()
-	g.Expect(n.due(now)).To(BeTrue())
-	g.Expect(n.failed(errors.New("refused"), now)).To(BeTrue(), "the first failure is news")
-	g.Expect(n.retryAt.Sub(now)).To(BeNumerically("~", retryBase, retryBase/5))
-	g.Expect(n.due(now)).To(BeFalse())
-	g.Expect(n.failed(errors.New("refused"), now)).To(BeFalse(), "the same failure again is not")
-	g.Expect(n.retryAt.Sub(now)).To(BeNumerically(">=", 2*retryBase))
-	g.Expect(n.failed(errors.New("timeout"), now)).To(BeTrue(), "a different failure is")
-	for range 20 {
-		n.failed(errors.New("timeout"), now)
-	}
-	g.Expect(n.retryAt.Sub(now)).To(BeNumerically("<=", retryMax*6/5))
-	g.Expect(n.succeeded()).To(BeTrue())
-	g.Expect(n.due(now)).To(BeTrue())
-	g.Expect(n.succeeded()).To(BeFalse())
 }

@@ -17,6 +17,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // peerNet is a network under test: its pods carry loopback IPs, and a Bitcoin Core
@@ -34,7 +35,7 @@ type peerNet struct {
 
 // newPeerNet creates a network and waits for its StatefulSet and credentials.
 func newPeerNet(t *testing.T, name string, nodes int32) *peerNet {
-	p := &peerNet{t: t, network: newNetwork(t, newNamespace(t), name, nodes), world: &bitcointest.Network{},
+	p := &peerNet{t: t, network: testkit.CreateNetwork(t, k8s, newNamespace(t), name, nodes), world: &bitcointest.Network{},
 		subnet:  fmt.Sprintf("127.%d.%d", 20+rand.IntN(200), rand.IntN(256)),
 		doubles: map[int]*bitcointest.Node{}, pods: map[int]*corev1.Pod{}}
 	NewWithT(t).Eventually(func(g Gomega) {
@@ -128,7 +129,7 @@ func TestPeersFormOneNetwork(t *testing.T) {
 	p.startNodes(0, 3)
 	p.expectWired(3)
 
-	By(t, "the status shows each node's peers and blocks")
+	testkit.By(t, "the status shows each node's peers and blocks")
 	for _, d := range p.doubles {
 		d.SetChain(7, fmt.Sprintf("%064d", 7))
 	}
@@ -139,7 +140,7 @@ func TestPeersFormOneNetwork(t *testing.T) {
 		}
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "at steady state: no addnode, a bounded number of observing calls, no write")
+	testkit.By(t, "at steady state: no addnode, a bounded number of observing calls, no write")
 	adds := p.doubles[0].Calls("addnode")
 	polls := p.doubles[0].Calls("getaddednodeinfo")
 	expectNoWrites(t, p.sts, p.pods[0])
@@ -148,7 +149,7 @@ func TestPeersFormOneNetwork(t *testing.T) {
 	// wait before it, plus the rounds the touched pod caused.
 	g.Expect(p.doubles[0].Calls("getaddednodeinfo") - polls).To(BeNumerically("<=", 15))
 
-	By(t, "a node whose blocks differ makes the network not Synced")
+	testkit.By(t, "a node whose blocks differ makes the network not Synced")
 	p.doubles[2].SetChain(6, fmt.Sprintf("%064d", 6))
 	g.Eventually(func(g Gomega) {
 		c := p.condition(g, bitcoinv1alpha1.ConditionSynced)
@@ -164,7 +165,7 @@ func TestScalingKeepsEightEntriesAndOneNetwork(t *testing.T) {
 	p.startNodes(0, 3)
 	p.expectWired(3)
 
-	By(t, "scaling to 12 changes the full mesh into the bounded-degree topology")
+	testkit.By(t, "scaling to 12 changes the full mesh into the bounded-degree topology")
 	setNodes(t, p.network, 12)
 	g.Eventually(func(g Gomega) { g.Expect(*statefulSet(g, p.network).Spec.Replicas).To(BeEquivalentTo(12)) }, timeout, interval).Should(Succeed())
 	p.startNodes(3, 12)
@@ -174,7 +175,7 @@ func TestScalingKeepsEightEntriesAndOneNetwork(t *testing.T) {
 	}
 	g.Expect(events(g, p.network)).To(ContainElement(HavePrefix("Normal PeerRemoved: ")))
 
-	By(t, "a node that goes away is removed from its peers' lists")
+	testkit.By(t, "a node that goes away is removed from its peers' lists")
 	g.Expect(k8s.Delete(context.Background(), p.pods[11], client.GracePeriodSeconds(0))).To(Succeed())
 	p.doubles[11].Stop()
 	delete(p.doubles, 11)
@@ -192,7 +193,7 @@ func TestUnreachableNodeFailsAndComesBack(t *testing.T) {
 	p.startNodes(0, 3)
 	p.expectWired(3)
 
-	By(t, "a node that stops answering gets RPCFailed, and Connected turns Unknown")
+	testkit.By(t, "a node that stops answering gets RPCFailed, and Connected turns Unknown")
 	p.doubles[1].Stop()
 	g.Eventually(func(g Gomega) {
 		g.Expect(events(g, p.network)).To(ContainElement(And(HavePrefix("Warning RPCFailed: Node flaky-sts-1 at "+p.ip(1)+":18443:"),
@@ -202,7 +203,7 @@ func TestUnreachableNodeFailsAndComesBack(t *testing.T) {
 		g.Expect(c.Message).To(Equal("Node flaky-sts-1 does not answer RPC (see the RPCFailed events)"))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "restarted with an empty added-node list, it gets its entries back")
+	testkit.By(t, "restarted with an empty added-node list, it gets its entries back")
 	g.Expect(p.doubles[1].Restart()).To(Succeed())
 	g.Expect(p.doubles[1].AddedNodes()).To(BeEmpty())
 	p.expectWired(3)
@@ -225,7 +226,7 @@ func TestWrongCredentialsDegrade(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 	expectNoCredentials(t, p.network, user, password)
 
-	By(t, "nodes that take the credentials clear it")
+	testkit.By(t, "nodes that take the credentials clear it")
 	for i := range 2 {
 		p.doubles[i].Stop()
 		g.Expect(k8s.Delete(context.Background(), p.pods[i], client.GracePeriodSeconds(0))).To(Succeed())

@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // The whole suite runs the operator under the generated role. This test shows that the
@@ -18,7 +20,7 @@ import (
 func TestStatusWritesNeedTheStatusRule(t *testing.T) {
 	ctx := context.Background()
 	g := NewWithT(t)
-	n := newNetwork(t, newNamespace(t), "rbac", 0)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "rbac", 0)
 
 	role, err := managerRole()
 	g.Expect(err).NotTo(HaveOccurred())

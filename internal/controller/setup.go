@@ -53,11 +53,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Recorder:     recorder,
 		Settings:     render.Settings{RPCAllowIP: opts.RPCAllowIP, RPCFrom: opts.rpcClients()},
 		Observations: observations,
+		status:       newStatusWriter(mgr.GetClient(), networkStatusOwner),
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
-	status := &StatusReconciler{Client: mgr.GetClient(), Observations: observations}
+	status := &StatusReconciler{Client: mgr.GetClient(), Observations: observations,
+		status: newStatusWriter(mgr.GetClient(), nodeStatusOwner)}
 	if err := status.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
@@ -68,6 +70,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Recorder:     recorder,
 		Observations: observations,
 		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
+		status:       newStatusWriter(mgr.GetClient(), peerStatusOwner),
 	}
 	if err := peers.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err

@@ -30,19 +30,19 @@ type StatusReconciler struct {
 	// heard them.
 	Observations *observations
 
-	written recentWrites
+	status *statusWriter
 }
 
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 
 // Reconcile observes one network's pods and writes what changed.
 func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	network := &bitcoinv1alpha1.BitcoinNetwork{}
-	if err := r.Get(ctx, req.NamespacedName, network); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !network.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+	network, err := liveNetwork(ctx, r.Client, req.NamespacedName)
+	if network == nil || err != nil {
+		if err == nil {
+			r.status.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, err
 	}
 	sts, err := statefulSetOf(ctx, r.Client, network)
 	if err != nil {
@@ -56,15 +56,11 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	status := observeNodes(network, sts, pods.Items)
 	status.addObservations(network, r.Observations)
-	if !status.changedFrom(network) || r.written.justWrote(network.UID, status) {
-		return ctrl.Result{}, nil
+	wrote, err := r.status.write(ctx, network, status)
+	if wrote {
+		log.FromContext(ctx).V(1).Info("Updated node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)
 	}
-	log.FromContext(ctx).V(1).Info("Updating node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)
-	if err := applyStatus(ctx, r.Client, network, nodeStatusOwner, status); err != nil {
-		return ctrl.Result{}, fmt.Errorf("failed to update the network's node status: %w", err)
-	}
-	r.written.wrote(network.UID, status)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, err
 }
 
 // statefulSetOf returns the StatefulSet the network controls, or nil before it exists.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // createPod creates pod <sts>-<ordinal> as the StatefulSet controller would, then gives
@@ -74,7 +75,7 @@ func TestStatusFollowsPods(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	n := newNetwork(t, ns, "status", 3)
+	n := testkit.CreateNetwork(t, k8s, ns, "status", 3)
 	var sts *appsv1.StatefulSet
 	g.Eventually(func(g Gomega) { sts = statefulSet(g, n) }, timeout, interval).Should(Succeed())
 
@@ -94,10 +95,10 @@ func TestStatusFollowsPods(t *testing.T) {
 		g.Expect(meta.IsStatusConditionTrue(cur.Status.Conditions, bitcoinv1alpha1.ConditionAvailable)).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "once converged, the operator writes nothing")
+	testkit.By(t, "once converged, the operator writes nothing")
 	expectNoWrites(t, sts, pods[0])
 
-	By(t, "a pod turning unready flips its entry")
+	testkit.By(t, "a pod turning unready flips its entry")
 	setPodStatus(t, pods[1], "127.10.0.2", false)
 	g.Eventually(func(g Gomega) {
 		cur := getNetwork(g, n)
@@ -108,7 +109,7 @@ func TestStatusFollowsPods(t *testing.T) {
 		g.Expect(c.Message).To(Equal("2 of 3 nodes are ready"))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "a removed pod disappears")
+	testkit.By(t, "a removed pod disappears")
 	g.Expect(k8s.Delete(ctx, pods[2], client.GracePeriodSeconds(0))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		cur := getNetwork(g, n)
@@ -149,7 +150,7 @@ func expectNoWrites(t *testing.T, sts *appsv1.StatefulSet, pod *corev1.Pod) {
 
 func TestZeroNodesIsAvailable(t *testing.T) {
 	g := NewWithT(t)
-	n := newNetwork(t, newNamespace(t), "empty", 0)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "empty", 0)
 	g.Eventually(func(g Gomega) {
 		g.Expect(*statefulSet(g, n).Spec.Replicas).To(BeZero())
 		cur := getNetwork(g, n)

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -110,10 +109,9 @@ func (s *nodeStatus) addObservations(network *bitcoinv1alpha1.BitcoinNetwork, ob
 	for _, n := range network.Status.Nodes {
 		shown[n.Ordinal] = n
 	}
-	key := types.NamespacedName{Namespace: network.Namespace, Name: network.Name}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
-		if o, ok := obs.node(key, n.Ordinal); ok {
+		if o, ok := obs.node(network, n.Ordinal); ok {
 			n.Peers, n.Blocks = ptr.To(o.Peers), ptr.To(o.Blocks)
 		} else if old, ok := shown[n.Ordinal]; ok {
 			n.Peers, n.Blocks = old.Peers, old.Blocks
@@ -126,7 +124,7 @@ func (s nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	cur := &network.Status
 	return cur.Replicas != s.Replicas || cur.ReadyNodes != s.ReadyNodes || cur.Selector != s.Selector ||
 		!equality.Semantic.DeepEqual(nonNil(cur.Nodes), s.Nodes) ||
-		slices.ContainsFunc(s.Conditions, func(c metav1.Condition) bool { return conditionChanged(network, c) })
+		conditionsChanged(network, s.Conditions)
 }
 
 func nonNil[T any](s []T) []T {

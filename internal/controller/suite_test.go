@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // The suite runs the operator's manager in-process against a real kube-apiserver and
@@ -58,12 +59,7 @@ var (
 const testPeerPeriod = 2 * time.Second
 
 func TestMain(m *testing.M) {
-	code, err := runSuite(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	testkit.Main("envtest", func() (int, error) { return runSuite(m) })
 }
 
 func runSuite(m *testing.M) (int, error) {
@@ -278,16 +274,6 @@ func newNamespace(t *testing.T) string {
 		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name},
 	})).To(Succeed())
 	return ns.Name
-}
-
-func newNetwork(t *testing.T, namespace, name string, nodes int32) *bitcoinv1alpha1.BitcoinNetwork {
-	t.Helper()
-	n := &bitcoinv1alpha1.BitcoinNetwork{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: nodes},
-	}
-	NewWithT(t).Expect(k8s.Create(context.Background(), n)).To(Succeed())
-	return n
 }
 
 // setNodes changes spec.nodes with a merge patch, which the status the operator writes

@@ -18,6 +18,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // TestUpgradeableFollowsRollingNetworks runs the upgradeable reconciler alone, as the
@@ -28,8 +30,8 @@ import (
 func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	alpha := newNetwork(t, ns, "alpha", 3)
-	beta := newNetwork(t, ns, "beta", 1)
+	alpha := testkit.CreateNetwork(t, k8s, ns, "alpha", 3)
+	beta := testkit.CreateNetwork(t, k8s, ns, "beta", 1)
 	var alphaSts, betaSts *appsv1.StatefulSet
 	g.Eventually(func(g Gomega) {
 		alphaSts, betaSts = statefulSet(g, alpha), statefulSet(g, beta)
@@ -41,7 +43,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 	startUpgradeableReconciler(t, ns, condition, upgradeWrites)
 	ctx := context.Background()
 
-	By(t, "a StatefulSet whose controller has not caught up yet is rolling")
+	testkit.By(t, "a StatefulSet whose controller has not caught up yet is rolling")
 	g.Eventually(func(g Gomega) {
 		c := upgradeableCondition(g, condition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
@@ -49,7 +51,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 		g.Expect(c.Message).To(HavePrefix(fmt.Sprintf("Network %s/alpha is rolling its pods", ns)))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "once every pod is at the update revision, the upgrade may proceed")
+	testkit.By(t, "once every pod is at the update revision, the upgrade may proceed")
 	settle(t, alphaSts)
 	g.Eventually(func(g Gomega) {
 		c := upgradeableCondition(g, condition)
@@ -57,7 +59,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 		g.Expect(c.Reason).To(Equal(ReasonNetworksSettled))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "an unchanged answer is not written again")
+	testkit.By(t, "an unchanged answer is not written again")
 	runs := reconciles(g, "upgradeable")
 	before, _ := upgradeWrites.snapshot()
 	g.Expect(k8s.Patch(ctx, alphaSts, client.RawPatch(types.MergePatchType,
@@ -67,7 +69,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 	count, last := upgradeWrites.snapshot()
 	g.Expect(count).To(Equal(before), "writes: %v", last)
 
-	By(t, "two networks rolling at once are both named")
+	testkit.By(t, "two networks rolling at once are both named")
 	roll(t, alphaSts, "rev-2")
 	roll(t, betaSts, "rev-2")
 	g.Eventually(func(g Gomega) {
@@ -76,7 +78,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 		g.Expect(c.Message).To(HavePrefix(fmt.Sprintf("2 networks are rolling their pods: %s/alpha, %s/beta", ns, ns)))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "a deleted network no longer holds the upgrade")
+	testkit.By(t, "a deleted network no longer holds the upgrade")
 	settle(t, alphaSts)
 	g.Expect(k8s.Delete(ctx, beta)).To(Succeed())
 	g.Expect(k8s.Delete(ctx, betaSts)).To(Succeed()) // envtest has no garbage collector
@@ -84,7 +86,7 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 		g.Expect(upgradeableCondition(g, condition).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout, interval).Should(Succeed())
 
-	By(t, "OLM's own entries in the OperatorCondition stay as they were")
+	testkit.By(t, "OLM's own entries in the OperatorCondition stay as they were")
 	cur := &apiv2.OperatorCondition{}
 	g.Expect(k8s.Get(ctx, condition, cur)).To(Succeed())
 	g.Expect(cur.Spec.Deployments).To(Equal([]string{"bitcoin-operator-controller-manager"}))

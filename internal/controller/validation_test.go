@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // unstructuredNetwork builds a network as a user's YAML would, so that fields the Go
@@ -71,7 +72,7 @@ func TestAPIServerRejectsChangesOfImmutableFields(t *testing.T) {
 func TestAPIServerAppliesDefaults(t *testing.T) {
 	ctx := context.Background()
 	g := NewWithT(t)
-	n := newNetwork(t, newNamespace(t), "defaults", 1)
+	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "defaults", 1)
 	g.Expect(k8s.Get(ctx, keyOf(n, n.Name), n)).To(Succeed())
 	g.Expect(n.Spec.Chain).To(Equal(bitcoinv1alpha1.Regtest))
 	g.Expect(n.Spec.Image).To(Equal(bitcoinv1alpha1.DefaultImage))
