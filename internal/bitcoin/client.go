@@ -27,9 +27,6 @@ const (
 	// (30 s by default). Dropping ours first avoids sending a POST on a socket
 	// the server is closing, which the transport may not retry.
 	idleConnTimeout = 20 * time.Second
-	// getpeerinfo with a full peer table is a few hundred KiB; anything far
-	// larger is not Bitcoin Core talking.
-	maxResponseBytes = 32 << 20
 )
 
 // Client calls one bitcoind's RPC server. It is safe for concurrent use.
@@ -98,40 +95,30 @@ func (c *Client) call(ctx context.Context, method string, params []any, result a
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	status, body, err := c.post(ctx, method, params)
-	if err == nil {
-		err = decodeResponse(status, body, result)
-	}
-	if err != nil {
+	if err := c.post(ctx, method, params, result); err != nil {
 		return fmt.Errorf("failed to call %s on %s: %w", method, c.address, err)
 	}
 	return nil
 }
 
-func (c *Client) post(ctx context.Context, method string, params []any) (int, []byte, error) {
+// post sends the request and decodes the answer into result as it arrives.
+func (c *Client) post(ctx context.Context, method string, params []any, result any) error {
 	payload, err := json.Marshal(request{JSONRPC: "1.0", ID: c.ids.Add(1), Method: method, Params: params})
 	if err != nil {
-		return 0, nil, fmt.Errorf("failed to encode request: %w", err)
+		return fmt.Errorf("failed to encode request: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, fmt.Errorf("failed to build request: %w", err)
+		return fmt.Errorf("failed to build request: %w", err)
 	}
 	req.SetBasicAuth(c.user, c.password)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, transportError(err)
+		return transportError(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return 0, nil, transportError(fmt.Errorf("failed to read response: %w", err))
-	}
-	if len(body) > maxResponseBytes {
-		return 0, nil, fmt.Errorf("response exceeds %d bytes", maxResponseBytes)
-	}
-	return resp.StatusCode, body, nil
+	return decodeResponse(resp.StatusCode, resp.Body, result)
 }
 
 // transportError drops the *url.Error layer, whose text repeats the URL that

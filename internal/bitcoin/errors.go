@@ -1,10 +1,8 @@
 package bitcoin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error codes from Bitcoin Core's src/rpc/protocol.h.
@@ -41,54 +39,13 @@ func hasCode(err error, code int) bool {
 	return errors.As(err, &rpcErr) && rpcErr.Code == code
 }
 
-// decodeResponse decodes a legacy (JSON-RPC 1.0) Bitcoin Core response into
-// result, which may be nil. Core sends RPC errors with HTTP 500 (404 for an
-// unknown method, 400 for a bad request) and a JSON body, so the body decides
-// whatever the status.
-func decodeResponse(status int, body []byte, result any) error {
-	if status == http.StatusUnauthorized {
-		return ErrUnauthorized
-	}
-	// A map, not a struct: encoding/json matches struct fields
-	// case-insensitively, and only Core's exact keys should count.
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return fmt.Errorf("response is not a JSON-RPC object (HTTP %d %s): %s",
-			status, http.StatusText(status), quotePrefix(body))
-	}
-	if raw, ok := fields["error"]; ok && !isNull(raw) {
-		rpcErr := &RPCError{}
-		if err := json.Unmarshal(raw, rpcErr); err != nil {
-			return fmt.Errorf("failed to decode error object %s: %w", quotePrefix(raw), err)
-		}
-		return rpcErr
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("unexpected HTTP %d %s without an error object", status, http.StatusText(status))
-	}
-	raw, ok := fields["result"]
-	if !ok {
-		return errors.New("response has no result")
-	}
-	if result == nil || isNull(raw) {
-		return nil
-	}
-	if err := json.Unmarshal(raw, result); err != nil {
-		return fmt.Errorf("failed to decode result: %w", err)
-	}
-	return nil
-}
-
-func isNull(raw json.RawMessage) bool {
-	return string(raw) == "null"
-}
-
 // quotePrefix quotes at most the first 64 bytes of b, enough to recognise an
 // HTML page or a proxy's reply without flooding logs.
 func quotePrefix(b []byte) string {
-	const limit = 64
-	if len(b) <= limit {
+	if len(b) <= prefixBytes {
 		return fmt.Sprintf("%q", b)
 	}
-	return fmt.Sprintf("%q...", b[:limit])
+	return fmt.Sprintf("%q...", b[:prefixBytes])
 }
+
+const prefixBytes = 64
