@@ -13,18 +13,24 @@ CONTROLLER_GEN ?= $(TOOLS_CACHE)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/cont
 KUSTOMIZE ?= $(TOOLS_CACHE)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KUBECTL ?= kubectl
 
+# The version a tools module under hack/tools requires of a module: its go.mod is the
+# one place each tool's version is written.
+tool_version = $(shell awk '{ for (i = 1; i < NF; i++) if ($$i == "$(2)") { print $$(i + 1); exit } }' hack/tools/$(1)/go.mod)
+
 # operator-sdk and the scorecard's test runner, built from hack/tools/operator-sdk.
 # Set OPERATOR_SDK=operator-sdk to use one on your PATH instead.
-OPERATOR_SDK_VERSION ?= v1.33.0
+OPERATOR_SDK_VERSION := $(call tool_version,operator-sdk,github.com/operator-framework/operator-sdk)
 OPERATOR_SDK_TOOLS = $(TOOLS_CACHE)/operator-sdk-$(OPERATOR_SDK_VERSION)
 OPERATOR_SDK ?= $(OPERATOR_SDK_TOOLS)/operator-sdk
 SCORECARD_TEST ?= $(OPERATOR_SDK_TOOLS)/scorecard-test
 # operator-registry's opm, built with OLM's olm and catalog from hack/tools/olm by
 # hack/olm-tools.sh, cached by version. Set OPM=opm to use one on your PATH instead.
-OPM ?= $(shell hack/olm-tools.sh)/opm
+OLM_TOOLS = $(TOOLS_CACHE)/olm-$(call tool_version,olm,github.com/operator-framework/operator-lifecycle-manager)-opm-$(call tool_version,olm,github.com/operator-framework/operator-registry)
+OPM ?= $(OLM_TOOLS)/opm
+# Built only when the default path is in use.
+OPM_BIN = $(filter $(OLM_TOOLS)/%,$(OPM))
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
-GOBIN ?= $(shell go env GOPATH)/bin
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
 
@@ -35,7 +41,7 @@ all: build
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -59,8 +65,29 @@ vet: ## Run go vet.
 verify-generated: manifests generate ## Fail if the generated files are not up to date with the code.
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
+.PHONY: envtest
+envtest: ## Provide kube-apiserver and etcd for envtest (built once per version, cached).
+	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh etcd kube-apiserver >/dev/null
+
+.PHONY: btcd
+btcd: ## Provide btcd, which stands in for bitcoind in the real-node tests and the demo (built once per version, cached).
+	@hack/btcd.sh >/dev/null
+
+.PHONY: local-cluster-binaries
+local-cluster-binaries: ## Provide every binary of the local control plane (built once per version, cached).
+	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
+
+##@ Tests
+
+# Which to run when: test-quick while changing code (a few minutes); the suite of what
+# you changed (test-e2e, test-nodes, test-olm) before a commit; test before a merge, as
+# CI does (.ci/run).
+
 .PHONY: test
 test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install and the bench's smoke run.
+
+.PHONY: test-quick
+test-quick: verify-generated vet test-unit ## Check the generated files, vet, and run the unit, chart and envtest suites: minutes, not half an hour.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -81,17 +108,9 @@ test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control 
 test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd per pod IP, wired by the operator on the local control plane.
 	go test -tags nodes ./test/btcd/ ./test/fleet/ ./test/nodes/ -count=1 -timeout 15m
 
-.PHONY: envtest
-envtest: ## Provide kube-apiserver and etcd for envtest (built once per version, cached).
-	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh etcd kube-apiserver >/dev/null
-
-.PHONY: btcd
-btcd: ## Provide btcd, which stands in for bitcoind in the real-node tests and the demo (built once per version, cached).
-	@hack/btcd.sh >/dev/null
-
-.PHONY: local-cluster-binaries
-local-cluster-binaries: ## Provide every binary of the local control plane (built once per version, cached).
-	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
+.PHONY: test-olm
+test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m
 
 ##@ Local cluster
 
@@ -211,7 +230,7 @@ bundle-push: ## Push the bundle image BUNDLE_IMG.
 CATALOG_IMG ?= $(IMAGE_TAG_BASE)-catalog:v$(VERSION)
 
 .PHONY: catalog
-catalog: ## Write catalog/, the file-based catalog of bundle/ whose bundle is image BUNDLE_IMG, and validate it with opm.
+catalog: $(OPM_BIN) ## Write catalog/, the file-based catalog of bundle/ whose bundle is image BUNDLE_IMG, and validate it with opm.
 	go run ./hack/catalog -opm $(OPM) -bundle bundle -image $(BUNDLE_IMG) -o catalog/bitcoin-operator/catalog.yaml
 	$(OPM) validate catalog
 
@@ -223,14 +242,13 @@ catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its con
 catalog-push: ## Push the catalog image CATALOG_IMG.
 	docker push $(CATALOG_IMG)
 
-.PHONY: test-olm
-test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
-	go test -tags olm ./test/olm/ -count=1 -timeout 25m
-
 ##@ Tools
 
 $(OPERATOR_SDK_TOOLS)/operator-sdk $(OPERATOR_SDK_TOOLS)/scorecard-test &:
-	OPERATOR_SDK_VERSION=$(OPERATOR_SDK_VERSION) OPERATOR_SDK_TOOLS_DIR=$(OPERATOR_SDK_TOOLS) hack/operator-sdk-tools.sh >/dev/null
+	OPERATOR_SDK_TOOLS_DIR=$(OPERATOR_SDK_TOOLS) hack/operator-sdk-tools.sh >/dev/null
+
+$(OLM_TOOLS)/opm $(OLM_TOOLS)/olm $(OLM_TOOLS)/catalog &:
+	TOOLS_CACHE=$(TOOLS_CACHE) hack/olm-tools.sh >/dev/null
 
 $(CONTROLLER_GEN):
 	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

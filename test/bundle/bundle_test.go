@@ -5,6 +5,8 @@ package bundle_test
 
 import (
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	scapiv1alpha3 "github.com/operator-framework/api/pkg/apis/scorecard/v1alpha3"
@@ -129,6 +131,14 @@ func TestScorecardConfigHasTheDefaultTests(t *testing.T) {
 			}
 		}
 	}
+	sdk := operatorSDKVersion(t)
+	for _, stage := range config.Stages {
+		for _, test := range stage.Tests {
+			if _, tag, _ := strings.Cut(test.Image, ":"); tag != sdk {
+				t.Errorf("scorecard test %v runs image %s, not the tag of operator-sdk %s (hack/tools/operator-sdk/go.mod): change config/scorecard/patches", test.Entrypoint, test.Image, sdk)
+			}
+		}
+	}
 	for _, want := range []string{
 		"basic-check-spec", "olm-bundle-validation", "olm-crds-have-validation",
 		"olm-crds-have-resources", "olm-spec-descriptors", "olm-status-descriptors",
@@ -137,4 +147,18 @@ func TestScorecardConfigHasTheDefaultTests(t *testing.T) {
 			t.Errorf("bundle/tests/scorecard/config.yaml does not run %s", want)
 		}
 	}
+}
+
+// operatorSDKVersion is the operator-sdk version hack/tools/operator-sdk/go.mod
+// requires: the one place it is written.
+func operatorSDKVersion(t *testing.T) string {
+	data, err := os.ReadFile("../../hack/tools/operator-sdk/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^(?:require)?\s*github\.com/operator-framework/operator-sdk (v\S+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("hack/tools/operator-sdk/go.mod requires no operator-sdk")
+	}
+	return string(m[1])
 }
