@@ -79,23 +79,23 @@ func TestMethodsAgainstTheDouble(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network bitcointest.Network
-	a, b := startNode(t, &network, "127.42.0.1"), startNode(t, &network, "127.42.0.2")
+	a, b := startNode(t, &network, "127.250.0.1"), startNode(t, &network, "127.250.0.2")
 	ca, cb := clientOf(t, a), clientOf(t, b)
 	b.SetChain(101, "hash101")
 
 	g.Expect(ca.AddNode(ctx, b.P2PAddr(), AddNodeAdd)).To(Succeed())
 
 	g.Expect(ca.GetAddedNodeInfo(ctx)).To(Equal([]AddedNode{{
-		AddedNode: "127.42.0.2:18444", Connected: true,
-		Addresses: []AddedNodeAddress{{Address: "127.42.0.2:18444", Connected: "outbound"}},
+		AddedNode: "127.250.0.2:18444", Connected: true,
+		Addresses: []AddedNodeAddress{{Address: "127.250.0.2:18444", Connected: "outbound"}},
 	}}))
-	g.Expect(ca.GetPeerInfo(ctx)).To(Equal([]Peer{{ID: 0, Addr: "127.42.0.2:18444", ConnectionType: ConnectionTypeManual}}))
+	g.Expect(ca.GetPeerInfo(ctx)).To(Equal([]Peer{{ID: 0, Addr: "127.250.0.2:18444", ConnectionType: ConnectionTypeManual}}))
 	inbound, err := cb.GetPeerInfo(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(inbound).To(ConsistOf(And(
 		HaveField("Inbound", true),
 		HaveField("ConnectionType", ConnectionTypeInbound),
-		HaveField("Addr", HavePrefix("127.42.0.1:")),
+		HaveField("Addr", HavePrefix("127.250.0.1:")),
 	)))
 	g.Expect(ca.GetNetworkInfo(ctx)).To(Equal(NetworkInfo{
 		Version: 280000, Subversion: "/Satoshi:28.0.0/", Connections: 1, ConnectionsOut: 1, NetworkActive: true,
@@ -116,13 +116,13 @@ func TestIdempotentCasesSucceed(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network bitcointest.Network
-	a := startNode(t, &network, "127.42.1.1")
+	a := startNode(t, &network, "127.250.1.1")
 	c := clientOf(t, a)
 
 	for _, cmd := range []AddNodeCommand{AddNodeAdd, AddNodeAdd, AddNodeRemove, AddNodeRemove} {
-		g.Expect(c.AddNode(ctx, "127.42.1.2:18444", cmd)).To(Succeed(), string(cmd))
+		g.Expect(c.AddNode(ctx, "127.250.1.2:18444", cmd)).To(Succeed(), string(cmd))
 	}
-	g.Expect(c.DisconnectNode(ctx, "127.42.1.2:18444")).To(Succeed())
+	g.Expect(c.DisconnectNode(ctx, "127.250.1.2:18444")).To(Succeed())
 	g.Expect(a.Calls("addnode")).To(Equal(4))
 	g.Expect(a.AddedNodes()).To(BeEmpty())
 }
@@ -130,13 +130,13 @@ func TestIdempotentCasesSucceed(t *testing.T) {
 func TestOtherRPCErrorsAreTyped(t *testing.T) {
 	g := NewWithT(t)
 	var network bitcointest.Network
-	c := clientOf(t, startNode(t, &network, "127.42.2.1"))
+	c := clientOf(t, startNode(t, &network, "127.250.2.1"))
 
-	err := c.AddNode(t.Context(), "127.42.2.2:18444", "connect")
+	err := c.AddNode(t.Context(), "127.250.2.2:18444", "connect")
 	var rpcErr *RPCError
 	g.Expect(errors.As(err, &rpcErr)).To(BeTrue())
 	g.Expect(rpcErr.Code).To(Equal(CodeMiscError))
-	g.Expect(err).To(MatchError(HavePrefix("failed to call addnode on 127.42.2.1:")))
+	g.Expect(err).To(MatchError(HavePrefix("failed to call addnode on 127.250.2.1:")))
 }
 
 // An idempotent code only counts for its own command.
@@ -146,7 +146,7 @@ func TestNotAddedOnAddIsAnError(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, `{"result":null,"error":{"code":-24,"message":"Error: Node has not been added."},"id":1}`)
 	})
-	err := c.AddNode(t.Context(), "127.42.3.2:18444", AddNodeAdd)
+	err := c.AddNode(t.Context(), "127.250.3.2:18444", AddNodeAdd)
 	var rpcErr *RPCError
 	g.Expect(errors.As(err, &rpcErr)).To(BeTrue())
 	g.Expect(rpcErr.Code).To(Equal(CodeNodeNotAdded))
@@ -167,7 +167,7 @@ func TestUnknownMethodIsTyped(t *testing.T) {
 func TestWrongCredentialsAreUnauthorized(t *testing.T) {
 	g := NewWithT(t)
 	var network bitcointest.Network
-	node := startNode(t, &network, "127.42.4.1")
+	node := startNode(t, &network, "127.250.4.1")
 	c := New(node.RPCAddr(), testUser, "wrong-"+testPassword)
 	t.Cleanup(c.Close)
 
@@ -237,7 +237,7 @@ func TestDefaultTimeoutAppliesWithoutDeadline(t *testing.T) {
 func TestStoppedNodeIsUnreachable(t *testing.T) {
 	g := NewWithT(t)
 	var network bitcointest.Network
-	node := startNode(t, &network, "127.42.5.1")
+	node := startNode(t, &network, "127.250.5.1")
 	c := clientOf(t, node)
 	node.Stop()
 
@@ -254,7 +254,7 @@ func TestProxyEnvironmentIsIgnored(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 	var network bitcointest.Network
-	c := clientOf(t, startNode(t, &network, "127.42.6.1"))
+	c := clientOf(t, startNode(t, &network, "127.250.6.1"))
 
 	g.Expect(c.GetNetworkInfo(t.Context())).To(HaveField("NetworkActive", true))
 	// Go never proxies loopback addresses, so the call above alone would pass

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -35,9 +34,10 @@ type peerNet struct {
 
 // newPeerNet creates a network and waits for its StatefulSet and credentials.
 func newPeerNet(t *testing.T, name string, nodes int32) *peerNet {
+	subnet, err := podIPs.Subnet()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	p := &peerNet{t: t, network: testkit.CreateNetwork(t, k8s, newNamespace(t), name, nodes), world: &bitcointest.Network{},
-		subnet:  fmt.Sprintf("127.%d.%d", 20+rand.IntN(200), rand.IntN(256)),
-		doubles: map[int]*bitcointest.Node{}, pods: map[int]*corev1.Pod{}}
+		subnet: subnet, doubles: map[int]*bitcointest.Node{}, pods: map[int]*corev1.Pod{}}
 	NewWithT(t).Eventually(func(g Gomega) {
 		p.sts = statefulSet(g, p.network)
 		g.Expect(getNetwork(g, p.network).Status.SecretName).NotTo(BeEmpty())

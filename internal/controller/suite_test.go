@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/loopback"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
@@ -48,7 +49,9 @@ const (
 var (
 	adminConfig *rest.Config
 	k8s         client.Client // the tests' own client, as cluster admin
-	writes      = &writeCounter{}
+	// podIPs is the loopback range the tests' pods take their IPs from.
+	podIPs *loopback.Range
+	writes = &writeCounter{}
 	// operatorLog holds everything the operator logged, for tests that look for
 	// credentials in it.
 	operatorLog = &syncBuffer{}
@@ -70,6 +73,10 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if podIPs, err = loopback.Claim(); err != nil {
+		return 1, err
+	}
+	defer podIPs.Release()
 	env := &envtest.Environment{
 		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		// OLM's OperatorCondition, from the API module the operator's types come from.

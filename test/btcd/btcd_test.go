@@ -35,7 +35,7 @@ func startNodes(t *testing.T, count int) []*Node {
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	nodes := make([]*Node, count)
-	for i, ip := range randomIPs(t, count) {
+	for i, ip := range podIPs(t, count) {
 		n, err := Start(Options{Binary: bin, IP: ip, Dir: filepath.Join(dir, fmt.Sprint(i)), User: testUser, Password: testPassword})
 		g.Expect(err).NotTo(HaveOccurred())
 		t.Cleanup(n.Stop)

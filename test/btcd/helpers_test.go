@@ -1,11 +1,9 @@
 package btcd
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -13,32 +11,25 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/types"
+
+	"github.com/bitcoinops/bitcoin-operator/test/loopback"
 )
 
 const testUser, testPassword = "harness", "s3cret-harness"
 
-// randomIPs returns count distinct addresses from 127.220.0.0 to 127.254.255.255:
-// ports 18443 and 18444 are fixed, so parallel tests must not share IPs, and local
-// control planes take their pod ranges below 127.220 (test/cluster).
-func randomIPs(t *testing.T, count int) []netip.Addr {
+// podIPs returns count distinct addresses in a loopback range this test holds
+// (loopback.Claim): ports 18443 and 18444 are fixed, so tests that run at
+// the same time, in this process or another, must never share an IP.
+func podIPs(t *testing.T, count int) []netip.Addr {
 	t.Helper()
-	seen := map[netip.Addr]bool{}
-	var ips []netip.Addr
-	for len(ips) < count {
-		b := [4]byte{127}
-		for i, limit := range []int64{35, 256, 254} {
-			v, err := rand.Int(rand.Reader, big.NewInt(limit))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[i+1] = byte(v.Int64())
-		}
-		b[1] += 220
-		b[3]++
-		if ip := netip.AddrFrom4(b); !seen[ip] {
-			seen[ip] = true
-			ips = append(ips, ip)
-		}
+	r, err := loopback.Claim()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	ips := make([]netip.Addr, count)
+	for i := range ips {
+		ips[i] = r.Addr(byte(i/254), byte(i%254+1))
 	}
 	return ips
 }

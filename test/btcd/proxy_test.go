@@ -18,7 +18,7 @@ func TestProxyWarmup(t *testing.T) {
 	g := NewWithT(t)
 	upstream := loopbackAddr(cluster.FreePort()) // nothing listens there
 	p := newProxy()
-	addr := netip.AddrPortFrom(randomIPs(t, 1)[0], RPCPort).String()
+	addr := netip.AddrPortFrom(podIPs(t, 1)[0], RPCPort).String()
 	g.Expect(p.listen(addr, upstream)).To(Succeed())
 	defer p.close()
 	c := bitcoin.New(addr, "u", "p")

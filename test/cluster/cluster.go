@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bitcoinops/bitcoin-operator/test/loopback"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,6 +78,8 @@ type Cluster struct {
 	stopOnce  sync.Once
 	cancel    context.CancelFunc
 	signals   chan os.Signal
+	// podRange holds PodCIDR for this process alone.
+	podRange *loopback.Range
 }
 
 // Start builds what is missing and starts a control plane, returning once fake Nodes
@@ -113,11 +115,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	octet, err := rand.Int(rand.Reader, big.NewInt(200))
-	if err != nil {
+	if c.podRange, err = loopback.Claim(); err != nil {
 		return nil, err
 	}
-	c.PodCIDR = fmt.Sprintf("127.%d.0.0/16", 20+octet.Int64())
+	c.PodCIDR = c.podRange.CIDR()
 
 	start := time.Now()
 	etcdURL, err := c.startEtcd(ctx)
@@ -162,6 +163,9 @@ func (c *Cluster) Stop() {
 		}
 		if c.ownDir {
 			_ = os.RemoveAll(c.Dir)
+		}
+		if c.podRange != nil {
+			c.podRange.Release()
 		}
 	})
 }

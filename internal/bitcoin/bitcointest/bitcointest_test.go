@@ -83,7 +83,7 @@ func rpcCode(t *testing.T, node *bitcointest.Node, method string, params ...any)
 
 func TestWireFormat(t *testing.T) {
 	var network bitcointest.Network
-	node := start(t, &network, "127.43.0.1")
+	node := start(t, &network, "127.251.0.1")
 	for name, tc := range map[string]struct {
 		method, body string
 		auth         bool
@@ -125,21 +125,21 @@ func TestWireFormat(t *testing.T) {
 func TestAddNodeKeepsAList(t *testing.T) {
 	g := NewWithT(t)
 	var network bitcointest.Network
-	node := start(t, &network, "127.43.1.1")
+	node := start(t, &network, "127.251.1.1")
 
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "add")).To(BeZero())
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "add")).To(Equal(bitcoin.CodeNodeAlreadyAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.2:18444", "add")).To(BeZero())
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.2:18444", "add")).To(Equal(bitcoin.CodeNodeAlreadyAdded))
 	g.Expect(rpcCode(t, node, "addnode", "[::1]:18444", "add")).To(BeZero())
 	// CConnman::AddNode also compares the parsed address.
 	g.Expect(rpcCode(t, node, "addnode", "[0::1]:18444", "add")).To(Equal(bitcoin.CodeNodeAlreadyAdded))
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.3:18444", "onetry")).To(BeZero())
-	g.Expect(node.AddedNodes()).To(Equal([]string{"127.43.1.2:18444", "[::1]:18444"}))
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.3:18444", "onetry")).To(BeZero())
+	g.Expect(node.AddedNodes()).To(Equal([]string{"127.251.1.2:18444", "[::1]:18444"}))
 
-	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.43.1.2:18444")).To(BeZero())
-	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.43.1.3:18444")).To(Equal(bitcoin.CodeNodeNotAdded))
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "remove")).To(BeZero())
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "remove")).To(Equal(bitcoin.CodeNodeNotAdded))
-	g.Expect(rpcCode(t, node, "addnode", "127.43.1.2:18444", "connect")).To(Equal(bitcoin.CodeMiscError))
+	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.251.1.2:18444")).To(BeZero())
+	g.Expect(rpcCode(t, node, "getaddednodeinfo", "127.251.1.3:18444")).To(Equal(bitcoin.CodeNodeNotAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.2:18444", "remove")).To(BeZero())
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.2:18444", "remove")).To(Equal(bitcoin.CodeNodeNotAdded))
+	g.Expect(rpcCode(t, node, "addnode", "127.251.1.2:18444", "connect")).To(Equal(bitcoin.CodeMiscError))
 	g.Expect(node.AddedNodes()).To(Equal([]string{"[::1]:18444"}))
 	g.Expect(node.Calls("addnode")).To(Equal(8))
 	g.Expect(node.Calls("getaddednodeinfo")).To(Equal(2))
@@ -149,27 +149,27 @@ func TestConnectionsNeedARunningNodeOfTheSameNetwork(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network, other bitcointest.Network
-	a := start(t, &network, "127.43.2.1")
-	start(t, &other, "127.43.2.2")
+	a := start(t, &network, "127.251.2.1")
+	start(t, &other, "127.251.2.2")
 	c := client(t, a)
 
-	g.Expect(c.AddNode(ctx, "127.43.2.2:18444", bitcoin.AddNodeAdd)).To(Succeed())
-	g.Expect(c.AddNode(ctx, "127.43.2.3:18444", bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(c.AddNode(ctx, "127.251.2.2:18444", bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(c.AddNode(ctx, "127.251.2.3:18444", bitcoin.AddNodeAdd)).To(Succeed())
 	g.Expect(c.GetAddedNodeInfo(ctx)).To(HaveEach(And(HaveField("Connected", false), HaveField("Addresses", BeEmpty()))))
 
 	// Core retries unconnected added nodes, so a node that comes up is reached.
-	start(t, &network, "127.43.2.3")
+	start(t, &network, "127.251.2.3")
 	g.Expect(c.GetAddedNodeInfo(ctx)).To(Equal([]bitcoin.AddedNode{
-		{AddedNode: "127.43.2.2:18444", Addresses: []bitcoin.AddedNodeAddress{}},
-		{AddedNode: "127.43.2.3:18444", Connected: true, Addresses: []bitcoin.AddedNodeAddress{{Address: "127.43.2.3:18444", Connected: "outbound"}}},
+		{AddedNode: "127.251.2.2:18444", Addresses: []bitcoin.AddedNodeAddress{}},
+		{AddedNode: "127.251.2.3:18444", Connected: true, Addresses: []bitcoin.AddedNodeAddress{{Address: "127.251.2.3:18444", Connected: "outbound"}}},
 	}))
 }
 
-// startMany starts count nodes on 127.43.<subnet>.1, .2, ...
+// startMany starts count nodes on 127.251.<subnet>.1, .2, ...
 func startMany(t *testing.T, network *bitcointest.Network, subnet, count int) []*bitcointest.Node {
 	nodes := make([]*bitcointest.Node, count)
 	for i := range nodes {
-		nodes[i] = start(t, network, fmt.Sprintf("127.43.%d.%d", subnet, i+1))
+		nodes[i] = start(t, network, fmt.Sprintf("127.251.%d.%d", subnet, i+1))
 	}
 	return nodes
 }
@@ -225,7 +225,7 @@ func TestMutualAddsMakeTwoConnections(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network bitcointest.Network
-	a, b := start(t, &network, "127.43.5.1"), start(t, &network, "127.43.5.2")
+	a, b := start(t, &network, "127.251.5.1"), start(t, &network, "127.251.5.2")
 	ca, cb := client(t, a), client(t, b)
 
 	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
@@ -243,7 +243,7 @@ func TestMutualAddsMakeTwoConnections(t *testing.T) {
 	g.Expect(peers[0]).To(Equal(bitcoin.Peer{ID: 0, Addr: b.P2PAddr(), ConnectionType: bitcoin.ConnectionTypeManual}))
 	g.Expect(peers[1].ID).To(BeEquivalentTo(1))
 	g.Expect(peers[1].Inbound).To(BeTrue())
-	g.Expect(peers[1].Addr).To(MatchRegexp(`^127\.43\.5\.2:\d+$`))
+	g.Expect(peers[1].Addr).To(MatchRegexp(`^127\.251\.5\.2:\d+$`))
 	g.Expect(peers[1].Addr).NotTo(Equal(b.P2PAddr()))
 }
 
@@ -251,7 +251,7 @@ func TestStopAndRestart(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network bitcointest.Network
-	a, b, c := start(t, &network, "127.43.6.1"), start(t, &network, "127.43.6.2"), start(t, &network, "127.43.6.3")
+	a, b, c := start(t, &network, "127.251.6.1"), start(t, &network, "127.251.6.2"), start(t, &network, "127.251.6.3")
 	ca, cb := client(t, a), client(t, b)
 	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
 	g.Expect(cb.AddNode(ctx, c.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
@@ -278,10 +278,10 @@ func TestStopAndRestart(t *testing.T) {
 func TestStartRejectsBadOrTakenP2PAddresses(t *testing.T) {
 	g := NewWithT(t)
 	var network bitcointest.Network
-	start(t, &network, "127.43.7.1")
-	_, err := network.Start("127.43.7.2:0", "127.43.7.1:18444", user, password)
+	start(t, &network, "127.251.7.1")
+	_, err := network.Start("127.251.7.2:0", "127.251.7.1:18444", user, password)
 	g.Expect(err).To(MatchError(ContainSubstring("is taken")))
-	_, err = network.Start("127.43.7.2:0", "bitcoind:18444", user, password)
+	_, err = network.Start("127.251.7.2:0", "bitcoind:18444", user, password)
 	g.Expect(err).To(HaveOccurred())
 }
 
@@ -289,7 +289,7 @@ func TestChainAndSyncedBlocks(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	var network bitcointest.Network
-	a, b := start(t, &network, "127.43.8.1"), start(t, &network, "127.43.8.2")
+	a, b := start(t, &network, "127.251.8.1"), start(t, &network, "127.251.8.2")
 	ca := client(t, a)
 	g.Expect(ca.GetBlockchainInfo(ctx)).To(And(HaveField("Blocks", BeZero()), HaveField("InitialBlockDownload", true)))
 
@@ -305,7 +305,7 @@ func TestConnected(t *testing.T) {
 	ctx := t.Context()
 	var network bitcointest.Network
 	g.Expect(network.Connected()).To(BeTrue())
-	a, b, c := start(t, &network, "127.43.9.1"), start(t, &network, "127.43.9.2"), start(t, &network, "127.43.9.3")
+	a, b, c := start(t, &network, "127.251.9.1"), start(t, &network, "127.251.9.2"), start(t, &network, "127.251.9.3")
 	g.Expect(client(t, a).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
 	g.Expect(network.Connected()).To(BeFalse())
 	g.Expect(client(t, c).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
