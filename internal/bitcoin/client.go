@@ -90,11 +90,10 @@ type request struct {
 // call runs method and decodes its result into result, which may be nil for
 // methods that return null.
 func (c *Client) call(ctx context.Context, method string, params []any, result any) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
+	// Each call gets the client's timeout, or less when ctx ends sooner (a round's
+	// deadline, the operator's shutdown).
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	if err := c.post(ctx, method, params, result); err != nil {
 		return fmt.Errorf("failed to call %s on %s: %w", method, c.address, err)
 	}

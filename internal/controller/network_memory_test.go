@@ -56,11 +56,11 @@ func TestReconcilersForgetANetworkThatIsGone(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status.status.recent.len()).To(BeZero())
 
-	peers := &PeerReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, peerStatusOwner)}
-	peers.links.of(gone)
+	peers := &PeerReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, peerStatusOwner), rounds: newPeerRounds()}
+	peers.rounds.of(gone)
 	peers.creds.store(gone, &credentials{})
 	obs.setAuthFailure(gone, "refused")
 	_, err = peers.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(peers.links.networks.len() + peers.creds.len() + obs.networks.len()).To(BeZero())
+	g.Expect(peers.rounds.states.len() + peers.creds.len() + obs.networks.len()).To(BeZero())
 }

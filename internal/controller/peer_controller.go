@@ -46,7 +46,7 @@ type PeerReconciler struct {
 	Period time.Duration
 
 	status *statusWriter
-	links  rpcLinks
+	rounds *peerRounds
 	// creds holds each network's credentials as last read, with the Secret's
 	// resourceVersion then: a round reads the Secret whole only when the cache shows
 	// that it changed.
@@ -60,8 +60,9 @@ const (
 	settleWhileApart  = 5 * time.Second
 )
 
-// Reconcile runs one round for a network: ask its ready nodes, publish what they said,
-// wire them, report.
+// Reconcile reports the network's round that ended, if one did, and starts the next
+// when it is due. The rounds themselves run in the background (peer_rounds.go): a
+// reconcile never waits on a node.
 func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	network, err := liveNetwork(ctx, r.Client, req.NamespacedName)
 	if network == nil || err != nil {
@@ -80,20 +81,41 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-
-	answers := r.ask(ctx, network, ready, creds)
-	r.publish(network, ready, answers, creds)
-	changed := r.wire(ctx, network, ready, answers, creds)
-	connected, synced := connectedCondition(network, ready, answers), syncedCondition(network, ready, answers)
-	if err := r.report(ctx, network, connected, synced); err != nil {
-		return ctrl.Result{}, err
+	state := r.rounds.of(network)
+	if ended := state.takeFinished(); ended != nil {
+		if err := r.report(ctx, network, state, ended); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
-	return ctrl.Result{RequeueAfter: r.nextRound(network, changed, connected, synced)}, nil
+	round := &peerRound{ready: ready, creds: creds, key: roundKey(ready, creds)}
+	due, wait := state.due(round.key, time.Now())
+	if !due {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	r.rounds.start(network, state, round, func(ctx context.Context, links map[types.UID]*rpcLink, round *peerRound) {
+		round.answers = r.ask(ctx, network, round.ready, round.creds, links)
+		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, links)
+		round.retryAt = earliestRetry(links)
+	})
+	return ctrl.Result{RequeueAfter: roundDeadline}, nil
+}
+
+// report publishes what a round found, writes the Connected and Synced conditions if
+// they changed, and schedules the next round.
+func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, ended *peerRound) error {
+	r.publish(network, ended.ready, ended.answers, ended.creds)
+	connected := connectedCondition(network, ended.ready, ended.answers)
+	synced := syncedCondition(network, ended.ready, ended.answers)
+	if _, err := r.status.write(ctx, network, peerStatus{Conditions: []metav1.Condition{connected, synced}}); err != nil {
+		return err
+	}
+	state.scheduleNext(time.Now().Add(r.nextRound(ended, connected, synced)))
+	return nil
 }
 
 // forget drops what the reconciler and its observations hold of a network that is gone.
 func (r *PeerReconciler) forget(key types.NamespacedName) {
-	r.links.forget(key)
+	r.rounds.forget(key)
 	r.creds.forget(key)
 	r.status.forget(key)
 	r.Observations.forget(key)
@@ -179,18 +201,12 @@ func (s peerStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	return conditionsChanged(network, s.Conditions)
 }
 
-// report writes the Connected and Synced conditions if they changed.
-func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, conds ...metav1.Condition) error {
-	_, err := r.status.write(ctx, network, peerStatus{Conditions: conds})
-	return err
-}
-
-// nextRound is when to ask the network's nodes again: soon while the network settles,
-// at the next due retry of a failing node, and otherwise after about one Period, with
-// jitter so that networks created together do not poll together.
-func (r *PeerReconciler) nextRound(network *bitcoinv1alpha1.BitcoinNetwork, changed bool, conds ...metav1.Condition) time.Duration {
+// nextRound is how long after a round the next is due: soon while the network
+// settles, at the next due retry of a failing node, and otherwise after about one
+// Period, with jitter so that networks created together do not poll together.
+func (r *PeerReconciler) nextRound(ended *peerRound, conds ...metav1.Condition) time.Duration {
 	next := r.Period + time.Duration(rand.Int64N(int64(r.Period)/5+1)) - r.Period/10
-	if changed {
+	if ended.changed {
 		next = min(next, settleAfterChange)
 	}
 	for _, c := range conds {
@@ -198,17 +214,18 @@ func (r *PeerReconciler) nextRound(network *bitcoinv1alpha1.BitcoinNetwork, chan
 			next = min(next, settleWhileApart)
 		}
 	}
-	now := time.Now()
-	for _, link := range r.links.of(network) {
-		if !link.retryAt.IsZero() {
-			next = min(next, max(link.retryAt.Sub(now), 0)+10*time.Millisecond)
-		}
+	if !ended.retryAt.IsZero() {
+		next = min(next, max(time.Until(ended.retryAt), 0)+10*time.Millisecond)
 	}
 	return next
 }
 
-// SetupWithManager watches networks, their pods and the Secrets of their credentials.
+// SetupWithManager runs the rounds with the manager, and watches networks, their pods,
+// the Secrets of their credentials and the rounds that end.
 func (r *PeerReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if err := mgr.Add(r.rounds); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bitcoinnetwork-peers").
 		WithOptions(opts).
@@ -217,6 +234,8 @@ func (r *PeerReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 		// whether it still has its list.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(networkOfPod), builder.WithPredicates(podPeeringChanged)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(networksOfSecret(r.Client))).
+		// A round that ended is reported at once.
+		WatchesRawSource(observed(r.rounds.ended)).
 		Complete(r)
 }
 

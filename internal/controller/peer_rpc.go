@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"sync"
 	"time"
 
@@ -30,18 +31,30 @@ type answer struct {
 	peers []bitcoin.Peer
 	chain bitcoin.BlockchainInfo
 	err   error
-	// skipped: the node was not asked, its retry not being due; err is its last.
+	// slow is how long the slowest call took, when that was over slowCall.
+	slow time.Duration
+	// skipped: the node was not asked (its retry is not due, or the round ended
+	// first); the answer is its last, or err its last error.
 	skipped bool
 }
 
-// callsAtOnce bounds the nodes of one network asked at the same time.
+// errNotAsked stands for the answer of a node that the round ended before asking.
+var errNotAsked = errors.New("not asked yet: the round ran out of time")
+
+// callsAtOnce bounds the nodes of one network called at the same time.
 const callsAtOnce = 8
 
+// slowCall is how long an answer may take before it counts against its node: half
+// the client's timeout. A slow node's answer is used, and the node backs off as a
+// failing one does.
+const slowCall = 2500 * time.Millisecond
+
 // ask calls each ready node whose retry is due, a few at a time, for its added nodes,
-// peers and chain, and schedules the retries of those that failed. A node not due
-// keeps its last error.
-func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode, creds *credentials) map[int32]answer {
-	links := r.links.of(network)
+// peers and chain, and schedules the retries of those that failed or answered
+// slowly. A node not due keeps its last answer, or its last error. A call the round's
+// end or the operator's shutdown cut short is not held against the node.
+func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode,
+	creds *credentials, links map[types.UID]*rpcLink) map[int32]answer {
 	keep := map[types.UID]bool{}
 	answers := make(map[int32]answer, len(ready))
 	var mu sync.Mutex
@@ -52,13 +65,14 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 		keep[n.pod] = true
 		link := linkTo(links, n.pod, n.rpc, creds)
 		if !link.due(now) {
-			answers[n.Ordinal] = answer{err: link.lastErr, skipped: true}
+			answers[n.Ordinal] = link.skipped()
 			continue
 		}
 		wg.Go(func() {
 			slots <- struct{}{}
-			a := askNode(ctx, link.client)
-			<-slots
+			defer func() { <-slots }()
+			a := link.skipped()
+			r.rounds.call(ctx, func() { a = askNode(ctx, link.client) })
 			mu.Lock()
 			answers[n.Ordinal] = a
 			mu.Unlock()
@@ -67,38 +81,63 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 	wg.Wait()
 	prune(links, keep)
 	for _, n := range ready {
-		switch a, link := answers[n.Ordinal], links[n.pod]; {
-		case a.err == nil:
-			if link.succeeded() {
-				log.FromContext(ctx).Info("Node answers RPC again", "node", n.NodeName)
-			}
-		case !a.skipped:
-			r.nodeFailed(ctx, network, n, link, a.err, creds)
-		}
+		r.settle(ctx, network, n, links[n.pod], answers, creds)
 	}
 	return answers
 }
 
+// settle books a node's answer: its retry schedule, and an event when its trouble is
+// news.
+func (r *PeerReconciler) settle(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, n readyNode,
+	link *rpcLink, answers map[int32]answer, creds *credentials) {
+	a := answers[n.Ordinal]
+	switch {
+	case a.skipped:
+	case a.err != nil && ctx.Err() != nil:
+		answers[n.Ordinal] = link.skipped() // cut short: not the node's doing
+	case a.err != nil:
+		r.nodeFailed(ctx, network, n, link, a.err, creds)
+	case a.slow > 0:
+		if link.answeredSlowly(a, time.Now()) {
+			log.FromContext(ctx).Info("Node answers RPC slowly", "node", n.NodeName, "took", a.slow, "retryAt", link.retryAt)
+			r.Recorder.Eventf(network, corev1.EventTypeWarning, "RPCSlow", "Node %s at %s took %s to answer (more than %s); asking it less often until it answers in time",
+				n.NodeName, n.rpc, a.slow.Round(time.Millisecond), slowCall)
+		}
+	default:
+		if link.answered(a) {
+			log.FromContext(ctx).Info("Node answers RPC again", "node", n.NodeName)
+		}
+	}
+}
+
 func askNode(ctx context.Context, c *bitcoin.Client) answer {
-	added, err := c.GetAddedNodeInfo(ctx)
-	if err != nil {
+	a := answer{}
+	timed := func(call func() error) error {
+		start := time.Now()
+		err := call()
+		if took := time.Since(start); took > slowCall {
+			a.slow = max(a.slow, took)
+		}
+		return err
+	}
+	var added []bitcoin.AddedNode
+	if err := timed(func() (err error) { added, err = c.GetAddedNodeInfo(ctx); return err }); err != nil {
 		return answer{err: err}
 	}
-	a := answer{}
 	for _, entry := range added {
 		a.added = append(a.added, entry.AddedNode)
 	}
-	if a.peers, err = c.GetPeerInfo(ctx); err != nil {
+	if err := timed(func() (err error) { a.peers, err = c.GetPeerInfo(ctx); return err }); err != nil {
 		return answer{err: err}
 	}
-	if a.chain, err = c.GetBlockchainInfo(ctx); err != nil {
+	if err := timed(func() (err error) { a.chain, err = c.GetBlockchainInfo(ctx); return err }); err != nil {
 		return answer{err: err}
 	}
 	return a
 }
 
-// nodeFailed schedules the node's retry and announces a failure the first time it
-// happens (an RPCFailed event), not at every retry.
+// nodeFailed schedules the node's retry and announces a failure when it is news (an
+// RPCFailed event): the first of its kind, not every retry.
 func (r *PeerReconciler) nodeFailed(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, n readyNode, link *rpcLink, err error, creds *credentials) {
 	if !link.failed(err, time.Now()) {
 		return
@@ -124,40 +163,18 @@ const (
 	retryMax  = 2 * time.Minute
 )
 
-// rpcLinks keeps an rpcLink for each pod of each network. Reconciles of one network
-// never run at once, so a network's map is used without a lock.
-type rpcLinks struct {
-	networks networkMemory[map[types.UID]*rpcLink]
-}
-
 // rpcLink is the peer reconciler's RPC client of one pod, and its retry schedule.
 type rpcLink struct {
 	client *bitcoin.Client
 	// identity is what the client was made for: address and credentials' version.
 	identity string
+	// failures counts the rounds in a row in which the node failed or was slow.
 	failures int
 	retryAt  time.Time
-	lastErr  error
-}
-
-// of returns the links of a network, creating the network's entry. The links of an
-// earlier network of the same name are closed.
-func (l *rpcLinks) of(network *bitcoinv1alpha1.BitcoinNetwork) map[types.UID]*rpcLink {
-	if links, ok := l.networks.load(network); ok {
-		return links
-	}
-	l.forget(networkKey(network))
-	links := map[types.UID]*rpcLink{}
-	l.networks.store(network, links)
-	return links
-}
-
-// forget closes and drops every link of a network.
-func (l *rpcLinks) forget(key types.NamespacedName) {
-	links, _ := l.networks.forget(key)
-	for _, link := range links {
-		link.client.Close()
-	}
+	lastErr  error  // the last failure; nil once the node answers, even slowly
+	trouble  string // the kind of the last trouble announced; "" while all is well
+	last     answer // the last answer, for the rounds that skip the node
+	heard    bool   // the node has answered at least once
 }
 
 // linkTo returns the link to a pod's RPC server at addr, made anew when the address or
@@ -188,22 +205,80 @@ func prune(links map[types.UID]*rpcLink, keep map[types.UID]bool) {
 // due tells whether the node may be called now.
 func (l *rpcLink) due(now time.Time) bool { return !now.Before(l.retryAt) }
 
-// failed schedules the next attempt, and tells whether this failure is news: the
-// first, or different from the last.
-func (l *rpcLink) failed(err error, now time.Time) (news bool) {
+// skipped is the answer of a node not asked this round: its last.
+func (l *rpcLink) skipped() answer {
+	switch {
+	case l.lastErr != nil:
+		return answer{err: l.lastErr, skipped: true}
+	case !l.heard:
+		return answer{err: errNotAsked, skipped: true}
+	}
+	a := l.last
+	a.skipped = true
+	return a
+}
+
+// backOff schedules the next call of a failing or slow node.
+func (l *rpcLink) backOff(now time.Time) {
 	l.failures++
 	delay := min(retryBase<<min(l.failures-1, 16), retryMax)
 	// Jitter, so that the nodes of a network that failed together retry apart.
 	delay += time.Duration(rand.Int64N(int64(delay) / 5))
 	l.retryAt = now.Add(delay)
-	news = l.lastErr == nil || err.Error() != l.lastErr.Error()
+}
+
+// failed schedules the next attempt, and tells whether this failure is news: the
+// first of its kind in a row.
+func (l *rpcLink) failed(err error, now time.Time) (news bool) {
+	l.backOff(now)
 	l.lastErr = err
+	return l.troubled(failureKind(err))
+}
+
+// answeredSlowly keeps the answer, schedules the next call as for a failure, and
+// tells whether the slowness is news.
+func (l *rpcLink) answeredSlowly(a answer, now time.Time) (news bool) {
+	l.backOff(now)
+	l.lastErr, l.last, l.heard = nil, a, true
+	return l.troubled("slow")
+}
+
+// answered keeps the answer, clears the failures, and tells whether the node had
+// been in trouble.
+func (l *rpcLink) answered(a answer) (recovered bool) {
+	recovered = l.failures > 0
+	l.failures, l.retryAt, l.lastErr, l.trouble, l.last, l.heard = 0, time.Time{}, nil, "", a, true
+	return recovered
+}
+
+func (l *rpcLink) troubled(kind string) (news bool) {
+	news = kind != l.trouble
+	l.trouble = kind
 	return news
 }
 
-// succeeded clears the failures, and tells whether the node had been failing.
-func (l *rpcLink) succeeded() (recovered bool) {
-	recovered = l.failures > 0
-	l.failures, l.retryAt, l.lastErr = 0, time.Time{}, nil
-	return recovered
+// failureKind is an error's text with the port numbers masked: a connection failure
+// names the local port it used, which differs at every retry.
+func failureKind(err error) string {
+	return portNumber.ReplaceAllString(err.Error(), ":*")
+}
+
+var portNumber = regexp.MustCompile(`:\d+\b`)
+
+// closeLinks closes every link of a network.
+func closeLinks(links map[types.UID]*rpcLink) {
+	for _, link := range links {
+		link.client.Close()
+	}
+}
+
+// earliestRetry is when the first of the links' nodes that are backing off is due.
+func earliestRetry(links map[types.UID]*rpcLink) time.Time {
+	var at time.Time
+	for _, link := range links {
+		if !link.retryAt.IsZero() && (at.IsZero() || link.retryAt.Before(at)) {
+			at = link.retryAt
+		}
+	}
+	return at
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -18,40 +19,54 @@ import (
 // it changed any. New entries go in everywhere first; stale ones come out only once
 // every ready node answered and took its new entries, so that each step of a scaling
 // keeps the graph connected.
-func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode, answers map[int32]answer, creds *credentials) bool {
+func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode,
+	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink) bool {
 	addrs := make([]string, len(ready))
 	names := make(map[string]string, len(ready)) // P2P address to pod name
 	for i, n := range ready {
 		addrs[i], names[n.p2p] = n.p2p, n.NodeName
 	}
 	want := topology.Peers(addrs)
-	links := r.links.of(network)
 	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
 	for _, n := range ready {
-		if answers[n.Ordinal].err != nil {
-			complete = false
+		if a := answers[n.Ordinal]; a.err != nil || a.skipped {
+			complete = false // what it has is not known this round
 			continue
 		}
-		done, err := addPeers(ctx, links[n.pod].client, difference(want[n.p2p], answers[n.Ordinal].added))
+		var done []string
+		var err error
+		r.rounds.call(ctx, func() {
+			done, err = addPeers(ctx, links[n.pod].client, difference(want[n.p2p], answers[n.Ordinal].added))
+		})
 		added.record(n, done)
-		if err != nil {
+		if err != nil || ctx.Err() != nil {
 			complete = false
-			r.nodeFailed(ctx, network, n, links[n.pod], err, creds)
+			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
 		}
 	}
 	if complete {
 		for _, n := range ready {
-			done, err := removePeers(ctx, links[n.pod].client, difference(answers[n.Ordinal].added, want[n.p2p]))
+			var done []string
+			var err error
+			r.rounds.call(ctx, func() {
+				done, err = removePeers(ctx, links[n.pod].client, difference(answers[n.Ordinal].added, want[n.p2p]))
+			})
 			removed.record(n, done)
-			if err != nil {
-				r.nodeFailed(ctx, network, n, links[n.pod], err, creds)
-			}
+			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
 		}
 	}
 	r.announce(ctx, network, "PeerAdded", "added", added)
 	r.announce(ctx, network, "PeerRemoved", "removed", removed)
 	return len(added.changes) > 0 || len(removed.changes) > 0
+}
+
+// wiringFailed books a failed addnode or disconnectnode against the node, unless the
+// round's end or the operator's shutdown cut it short.
+func (r *PeerReconciler) wiringFailed(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, n readyNode, link *rpcLink, err error, creds *credentials) {
+	if err != nil && ctx.Err() == nil {
+		r.nodeFailed(ctx, network, n, link, err, creds)
+	}
 }
 
 // rewiring collects the entries a round added or removed, to announce them in one

@@ -71,6 +71,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Observations: observations,
 		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
 		status:       newStatusWriter(mgr.GetClient(), peerStatusOwner),
+		rounds:       newPeerRounds(),
 	}
 	if err := peers.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err

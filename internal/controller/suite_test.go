@@ -43,7 +43,9 @@ const (
 	operatorNamespace = "bitcoin-operator-system"
 	operatorAccount   = "controller-manager"
 	timeout           = 20 * time.Second
-	interval          = 100 * time.Millisecond
+	// suiteWorkers is the operator's MaxConcurrentReconciles in the suite.
+	suiteWorkers = 2
+	interval     = 100 * time.Millisecond
 )
 
 var (
@@ -172,7 +174,7 @@ func startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := Options{MaxConcurrentReconciles: 2, PeerPeriod: testPeerPeriod,
+	opts := Options{MaxConcurrentReconciles: suiteWorkers, PeerPeriod: testPeerPeriod,
 		OperatorNamespace: operatorNamespace, OperatorPodLabels: map[string]string{"app.kubernetes.io/name": "bitcoin-operator"}}
 	if err := Setup(ctx, mgr, opts); err != nil {
 		return err

@@ -30,6 +30,7 @@ type Node struct {
 	height     int
 	hash       string
 	calls      map[string]int
+	latency    time.Duration
 }
 
 // Start runs a node whose RPC server listens on rpcAddr (an "ip:port"; port 0
@@ -111,6 +112,14 @@ func (n *Node) Restart() error {
 	addr := n.rpcAddr
 	n.network.mu.Unlock()
 	return n.listen(addr)
+}
+
+// SetLatency makes the node take d to answer each call, as an overloaded bitcoind or
+// a hostile tenant's pod would.
+func (n *Node) SetLatency(d time.Duration) {
+	n.network.mu.Lock()
+	defer n.network.mu.Unlock()
+	n.latency = d
 }
 
 // RPCAddr returns the "ip:port" the RPC server listens on.

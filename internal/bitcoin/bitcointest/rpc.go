@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // Error codes from Bitcoin Core's src/rpc/protocol.h, kept apart from the
@@ -68,6 +69,14 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
+	}
+	n.network.mu.Lock()
+	latency := n.latency
+	n.network.mu.Unlock()
+	select {
+	case <-time.After(latency):
+	case <-r.Context().Done():
+		return // the client gave up
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

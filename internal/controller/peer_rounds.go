@@ -1,0 +1,195 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+)
+
+// A round asks a network's ready nodes for their peers and chain and wires them. It
+// runs in a goroutine of its own, never on a reconcile worker: a worker only starts
+// rounds and reports those that ended, so a network whose nodes answer slowly, or
+// not at all, holds no worker that another network's reconcile needs.
+//
+// Every RPC call of every round, addnode and disconnectnode included, waits for one
+// of callSlots, and each round has roundDeadline to finish. A node that fails or
+// answers slowly backs off (peer_rpc.go), so a hostile network's nodes are asked
+// less and less often, while the slots go on serving everyone else.
+const (
+	// roundDeadline bounds a round: three calls per node, up to 8 at a time, and the
+	// addnode entries of a network being wired take a few seconds.
+	roundDeadline = 20 * time.Second
+	// callSlots bounds the nodes being called at once, across all networks. With
+	// bitcoin.MaxResponseBytes, it also bounds the memory that answers can take.
+	callSlots = 64
+)
+
+// peerRound is one round of one network: what it was started with and what it found.
+type peerRound struct {
+	ready []readyNode
+	creds *credentials
+	// key says what the round was started for: a round whose key differs from the
+	// network's now is out of date, and the next one starts at once.
+	key string
+
+	// Set by the round when it ends.
+	answers map[int32]answer
+	changed bool      // addnode entries were added or removed
+	retryAt time.Time // the earliest retry of a failing or slow node; zero if none
+}
+
+// roundKey is what a round depends on: the ready nodes' addresses and the credentials.
+func roundKey(ready []readyNode, creds *credentials) string {
+	var b strings.Builder
+	b.WriteString(creds.secret + "/" + creds.version)
+	for _, n := range ready {
+		b.WriteString(" " + string(n.pod) + "@" + n.rpc)
+	}
+	return b.String()
+}
+
+// roundState is what the rounds keep of one network. A round in flight owns links;
+// rounds of one network never overlap.
+type roundState struct {
+	mu       sync.Mutex
+	links    map[types.UID]*rpcLink
+	running  *peerRound
+	cancel   context.CancelFunc
+	finished *peerRound // ended, not yet reported
+	lastKey  string     // of the last round started
+	nextAt   time.Time  // when the next round is due, unless the key changes
+	gone     bool       // the network is gone: the last round closes the links
+}
+
+// peerRounds runs every network's rounds.
+type peerRounds struct {
+	states networkMemory[*roundState]
+	// ended wakes the peer reconciler when a round has ended.
+	ended chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]
+	calls chan struct{}
+	// ctx is the manager's: rounds end with it.
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+func newPeerRounds() *peerRounds {
+	return &peerRounds{
+		ended: make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		calls: make(chan struct{}, callSlots),
+		ctx:   context.Background(),
+	}
+}
+
+// Start keeps the manager's context for the rounds, and waits for them to end when
+// the manager stops (a manager.Runnable).
+func (p *peerRounds) Start(ctx context.Context) error {
+	p.ctx = ctx
+	<-ctx.Done()
+	p.wg.Wait()
+	return nil
+}
+
+// of returns the state of a network, closing what an earlier network of the same
+// name left.
+func (p *peerRounds) of(network *bitcoinv1alpha1.BitcoinNetwork) *roundState {
+	if s, ok := p.states.load(network); ok {
+		return s
+	}
+	p.forget(networkKey(network))
+	s := &roundState{links: map[types.UID]*rpcLink{}}
+	p.states.store(network, s)
+	return s
+}
+
+// forget drops a network's state; its round, if one runs, is cancelled and closes
+// the links when it ends.
+func (p *peerRounds) forget(key types.NamespacedName) {
+	s, ok := p.states.forget(key)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.gone = true
+	running, cancel := s.running != nil, s.cancel
+	s.mu.Unlock()
+	if running {
+		cancel()
+		return
+	}
+	closeLinks(s.links)
+}
+
+// takeFinished returns the round that ended since the last call, if any.
+func (s *roundState) takeFinished() *peerRound {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.finished
+	s.finished = nil
+	return r
+}
+
+// due tells whether a round for key should start now, and if not, how long until
+// one is due (a round in flight ends by its deadline and wakes the reconciler).
+func (s *roundState) due(key string, now time.Time) (bool, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.running != nil:
+		return false, roundDeadline
+	case key == s.lastKey && now.Before(s.nextAt):
+		return false, s.nextAt.Sub(now)
+	}
+	return true, 0
+}
+
+// scheduleNext sets when the next round is due.
+func (s *roundState) scheduleNext(at time.Time) {
+	s.mu.Lock()
+	s.nextAt = at
+	s.mu.Unlock()
+}
+
+// start runs a round in the background; work is the round's RPC, given the round's
+// context and the network's links. The network is woken on ended when it is over.
+func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundState, round *peerRound,
+	work func(context.Context, map[types.UID]*rpcLink, *peerRound)) {
+	ctx, cancel := context.WithTimeout(p.ctx, roundDeadline)
+	s.mu.Lock()
+	s.running, s.cancel, s.lastKey = round, cancel, round.key
+	s.mu.Unlock()
+	network = network.DeepCopy()
+	p.wg.Go(func() {
+		defer cancel()
+		work(ctx, s.links, round)
+		s.mu.Lock()
+		s.running, s.finished = nil, round
+		gone := s.gone
+		s.mu.Unlock()
+		if gone {
+			closeLinks(s.links)
+			return
+		}
+		select {
+		case p.ended <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}:
+		case <-p.ctx.Done():
+		}
+	})
+}
+
+// call runs f once one of the call slots is free; it gives up when ctx ends first.
+func (p *peerRounds) call(ctx context.Context, f func()) bool {
+	select {
+	case p.calls <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-p.calls }()
+	f()
+	return true
+}
