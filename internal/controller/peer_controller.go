@@ -92,7 +92,7 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if !due {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	r.rounds.start(network, state, round, func(ctx context.Context, links map[types.UID]*rpcLink, round *peerRound) {
+	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, links map[types.UID]*rpcLink, round *peerRound) {
 		round.answers = r.ask(ctx, network, round.ready, round.creds, links)
 		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, links)
 		round.retryAt = earliestRetry(links)

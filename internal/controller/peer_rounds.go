@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -73,24 +74,32 @@ type peerRounds struct {
 	// ended wakes the peer reconciler when a round has ended.
 	ended chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]
 	calls chan struct{}
-	// ctx is the manager's: rounds end with it.
-	ctx context.Context
-	wg  sync.WaitGroup
+	// ctx is the manager's once it runs the rounds (Start): rounds end with it.
+	ctx atomic.Pointer[context.Context]
+	// mu orders the rounds' start before the wait for them at shutdown.
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 func newPeerRounds() *peerRounds {
-	return &peerRounds{
+	p := &peerRounds{
 		ended: make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
 		calls: make(chan struct{}, callSlots),
-		ctx:   context.Background(),
 	}
+	background := context.Background()
+	p.ctx.Store(&background)
+	return p
 }
 
 // Start keeps the manager's context for the rounds, and waits for them to end when
 // the manager stops (a manager.Runnable).
 func (p *peerRounds) Start(ctx context.Context) error {
-	p.ctx = ctx
+	p.ctx.Store(&ctx)
 	<-ctx.Done()
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
 	p.wg.Wait()
 	return nil
 }
@@ -156,17 +165,24 @@ func (s *roundState) scheduleNext(at time.Time) {
 }
 
 // start runs a round in the background; work is the round's RPC, given the round's
-// context and the network's links. The network is woken on ended when it is over.
+// context, a copy of the network and the network's links. The network is woken on
+// ended when it is over. Once the manager stops, no round starts.
 func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundState, round *peerRound,
-	work func(context.Context, map[types.UID]*rpcLink, *peerRound)) {
-	ctx, cancel := context.WithTimeout(p.ctx, roundDeadline)
+	work func(context.Context, *bitcoinv1alpha1.BitcoinNetwork, map[types.UID]*rpcLink, *peerRound)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	base := *p.ctx.Load()
+	ctx, cancel := context.WithTimeout(base, roundDeadline)
 	s.mu.Lock()
 	s.running, s.cancel, s.lastKey = round, cancel, round.key
 	s.mu.Unlock()
 	network = network.DeepCopy()
 	p.wg.Go(func() {
 		defer cancel()
-		work(ctx, s.links, round)
+		work(ctx, network, s.links, round)
 		s.mu.Lock()
 		s.running, s.finished = nil, round
 		gone := s.gone
@@ -177,7 +193,7 @@ func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundStat
 		}
 		select {
 		case p.ended <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}:
-		case <-p.ctx.Done():
+		case <-base.Done():
 		}
 	})
 }

@@ -64,14 +64,16 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 	for _, n := range ready {
 		keep[n.pod] = true
 		link := linkTo(links, n.pod, n.rpc, creds)
+		a := link.skipped()
 		if !link.due(now) {
-			answers[n.Ordinal] = link.skipped()
+			mu.Lock()
+			answers[n.Ordinal] = a
+			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			a := link.skipped()
 			r.rounds.call(ctx, func() { a = askNode(ctx, link.client) })
 			mu.Lock()
 			answers[n.Ordinal] = a
