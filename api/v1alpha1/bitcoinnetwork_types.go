@@ -89,8 +89,8 @@ type BitcoinNetworkSpec struct {
 	// deletes them. Both default to Retain, as a StatefulSet's do. It may change at any
 	// time and applies to the volumes that exist then.
 	// +kubebuilder:default={whenDeleted: Retain, whenScaled: Retain}
-	// +kubebuilder:validation:XValidation:rule="!has(self.whenDeleted) || self.whenDeleted in ['Retain', 'Delete']",message="whenDeleted must be Retain or Delete",fieldPath=".whenDeleted"
-	// +kubebuilder:validation:XValidation:rule="!has(self.whenScaled) || self.whenScaled in ['Retain', 'Delete']",message="whenScaled must be Retain or Delete",fieldPath=".whenScaled"
+	// +kubebuilder:validation:XValidation:rule="!has(self.whenDeleted) || self.whenDeleted in ['Retain', 'Delete']",message="spec.persistentVolumeClaimRetentionPolicy.whenDeleted must be Retain or Delete"
+	// +kubebuilder:validation:XValidation:rule="!has(self.whenScaled) || self.whenScaled in ['Retain', 'Delete']",message="spec.persistentVolumeClaimRetentionPolicy.whenScaled must be Retain or Delete"
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Volume retention",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
 	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitempty"`

@@ -35,9 +35,9 @@ func TestAPIServerRefusesBadStorageAndImages(t *testing.T) {
 		{"image with a short digest", map[string]any{"image": "bitcoin@sha256:abc"}, "spec.image", "image must be an image reference"},
 		{"image too long", map[string]any{"image": "b/" + strings.Repeat("a", 511)}, "spec.image", "Too long: may not be more than 512"},
 		{"unknown retention", map[string]any{"persistentVolumeClaimRetentionPolicy": map[string]any{"whenDeleted": "Keep"}},
-			"spec.persistentVolumeClaimRetentionPolicy.whenDeleted", "whenDeleted must be Retain or Delete"},
+			"spec.persistentVolumeClaimRetentionPolicy", "spec.persistentVolumeClaimRetentionPolicy.whenDeleted must be Retain or Delete"},
 		{"unknown scale retention", map[string]any{"persistentVolumeClaimRetentionPolicy": map[string]any{"whenScaled": "delete"}},
-			"spec.persistentVolumeClaimRetentionPolicy.whenScaled", "whenScaled must be Retain or Delete"},
+			"spec.persistentVolumeClaimRetentionPolicy", "spec.persistentVolumeClaimRetentionPolicy.whenScaled must be Retain or Delete"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec["nodes"] = 0
