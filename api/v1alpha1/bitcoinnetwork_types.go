@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,9 +46,12 @@ type BitcoinNetworkSpec struct {
 	Secret string `json:"secret,omitempty"`
 
 	// Image is the Bitcoin Core container image. It must have bitcoind and bitcoin-cli on its
-	// PATH; the nodes run as UID and GID 101.
+	// PATH; the nodes run as UID and GID 101. It is an image reference,
+	// [registry[:port]/]path[:tag][@digest], of at most 512 characters.
 	// +kubebuilder:default="bitcoin/bitcoin:28.1"
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[a-zA-Z][a-zA-Z0-9]*([-_+.][a-zA-Z][a-zA-Z0-9]*)*:[0-9a-fA-F]{32,})?$')`,message="image must be an image reference: [registry[:port]/]path[:tag][@digest], e.g. bitcoin/bitcoin:28.1"
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Image",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text","urn:alm:descriptor:com.tectonic.ui:advanced"}
 	Image string `json:"image,omitempty"`
@@ -69,11 +73,27 @@ type BitcoinNetworkSpec struct {
 	// Storage is the size of each node's persistent volume for its data directory. The 1Gi
 	// default suits regtest; signet and testnet4 need several gigabytes. It cannot be changed
 	// once set: a StatefulSet's volume claim templates are immutable.
+	// It must be more than 0 and at most 1Ti, far more than any chain this operator runs
+	// needs: a larger value is a typo that would claim a disk no cluster has.
 	// +kubebuilder:default="1Gi"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage is immutable: the StatefulSet's volume claim templates cannot change"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="storage must be a positive quantity, e.g. 1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1Ti')) <= 0",message="storage must be at most 1Ti"
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Storage per node",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text"}
 	Storage *resource.Quantity `json:"storage,omitempty"`
+
+	// PersistentVolumeClaimRetentionPolicy says what happens to the nodes' volumes, the
+	// PersistentVolumeClaims data-<name>-sts-<ordinal>, when the network is deleted
+	// (whenDeleted) and when it scales down (whenScaled): Retain keeps them, Delete
+	// deletes them. Both default to Retain, as a StatefulSet's do. It may change at any
+	// time and applies to the volumes that exist then.
+	// +kubebuilder:default={whenDeleted: Retain, whenScaled: Retain}
+	// +kubebuilder:validation:XValidation:rule="!has(self.whenDeleted) || self.whenDeleted in ['Retain', 'Delete']",message="spec.persistentVolumeClaimRetentionPolicy.whenDeleted must be Retain or Delete"
+	// +kubebuilder:validation:XValidation:rule="!has(self.whenScaled) || self.whenScaled in ['Retain', 'Delete']",message="spec.persistentVolumeClaimRetentionPolicy.whenScaled must be Retain or Delete"
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Volume retention",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
+	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitempty"`
 }
 
 // BitcoinNetworkNode is one node of a network as its pod shows it.

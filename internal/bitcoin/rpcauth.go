@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // RPCAuth is an entry of bitcoind's -rpcauth option, "<user>:<salt>$<hash>", as
@@ -17,15 +19,37 @@ import (
 // lines.
 type RPCAuth string
 
-// ErrUsernameColon is returned for a username with a ':', which Bitcoin Core can neither
-// parse in an rpcauth entry nor accept in HTTP basic auth.
-var ErrUsernameColon = errors.New("the RPC username must not contain ':'")
+// Usernames that cannot work. Bitcoin Core splits an rpcauth entry and HTTP basic auth
+// on ':'. A control character (a newline included) has no business in a command-line
+// argument or a log line, and bytes that are not UTF-8 cannot pass through the API
+// server's JSON unchanged. Anything else, '#', '$' and spaces included, works.
+var (
+	ErrUsernameEmpty   = errors.New("the RPC username is empty")
+	ErrUsernameColon   = errors.New("the RPC username must not contain ':'")
+	ErrUsernameControl = errors.New("the RPC username must not contain a control character")
+	ErrUsernameUTF8    = errors.New("the RPC username must be valid UTF-8")
+)
+
+// CheckUsername returns one of the ErrUsername errors for a username that cannot work.
+func CheckUsername(user string) error {
+	switch {
+	case user == "":
+		return ErrUsernameEmpty
+	case strings.Contains(user, ":"):
+		return ErrUsernameColon
+	case !utf8.ValidString(user):
+		return ErrUsernameUTF8
+	case strings.ContainsFunc(user, unicode.IsControl):
+		return ErrUsernameControl
+	}
+	return nil
+}
 
 // NewRPCAuth returns an rpcauth entry for the credentials, with a fresh random salt of
 // 16 bytes, as rpcauth.py uses.
 func NewRPCAuth(user, password string) (RPCAuth, error) {
-	if strings.Contains(user, ":") {
-		return "", ErrUsernameColon
+	if err := CheckUsername(user); err != nil {
+		return "", err
 	}
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -71,18 +71,49 @@ func readCredentials(ctx context.Context, r client.Reader, network *bitcoinv1alp
 		return nil, &problem{"SecretConflict", fmt.Sprintf("Secret %q exists but was not generated for this network: delete it, or name it in spec.secret to use its credentials",
 			name)}, nil
 	}
-	for _, key := range []string{corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey} {
-		if len(secret.Data[key]) == 0 {
-			return nil, &problem{"SecretKeyMissing", fmt.Sprintf("Secret %q has no key %q (or it is empty): add it", name, key)}, nil
-		}
+	if prob := checkSecret(secret); prob != nil {
+		return nil, prob, nil
 	}
-	user := string(secret.Data[corev1.BasicAuthUsernameKey])
-	if strings.Contains(user, ":") {
-		return nil, &problem{"InvalidUsername", fmt.Sprintf("The username in Secret %q contains ':', which Bitcoin Core's rpcauth and HTTP basic auth cannot carry: choose a username without it",
-			name)}, nil
-	}
-	return &credentials{secret: name, version: secret.ResourceVersion, user: user,
+	return &credentials{secret: name, version: secret.ResourceVersion, user: string(secret.Data[corev1.BasicAuthUsernameKey]),
 		password: string(secret.Data[corev1.BasicAuthPasswordKey])}, nil, nil
+}
+
+// checkSecret returns what the user must fix in a credentials Secret, if anything.
+// Only the type the API documents is read: an Opaque Secret may hold anything, and
+// its contents must not be sent to the nodes as credentials by guesswork.
+func checkSecret(secret *corev1.Secret) *problem {
+	if secret.Type != corev1.SecretTypeBasicAuth {
+		return &problem{"SecretTypeInvalid", fmt.Sprintf("Secret %q is of type %q, not %s: recreate it with that type (a Secret's type cannot change) and the keys username and password",
+			secret.Name, secret.Type, corev1.SecretTypeBasicAuth)}
+	}
+	_, hasUser := secret.Data[corev1.BasicAuthUsernameKey]
+	if !hasUser || len(secret.Data[corev1.BasicAuthPasswordKey]) == 0 {
+		key := corev1.BasicAuthPasswordKey
+		if !hasUser {
+			key = corev1.BasicAuthUsernameKey
+		}
+		return &problem{"SecretKeyMissing", fmt.Sprintf("Secret %q has no key %q (or it is empty): add it", secret.Name, key)}
+	}
+	if why := usernameProblem(string(secret.Data[corev1.BasicAuthUsernameKey])); why != "" {
+		return &problem{"InvalidUsername", fmt.Sprintf("The username in Secret %q %s", secret.Name, why)}
+	}
+	return nil
+}
+
+// usernameProblem says what is wrong with a username and what to do, never quoting it.
+func usernameProblem(user string) string {
+	switch bitcoin.CheckUsername(user) {
+	case nil:
+		return ""
+	case bitcoin.ErrUsernameEmpty:
+		return "is empty: set a username"
+	case bitcoin.ErrUsernameColon:
+		return "contains ':', which Bitcoin Core's rpcauth and HTTP basic auth cannot carry: choose a username without it"
+	case bitcoin.ErrUsernameUTF8:
+		return "is not valid UTF-8, which a pod's arguments cannot carry: choose a UTF-8 username"
+	default:
+		return "contains a control character (a newline, a tab, ...), which must not reach bitcoind's arguments: choose a username without one"
+	}
 }
 
 // ensureCredentials returns a network's credentials, first generating them into a

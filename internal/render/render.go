@@ -110,19 +110,24 @@ func Values(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) map[string]any {
 	if r := n.Spec.Resources; r != nil {
 		v["resources"] = resourcesValue(r.Limits, r.Requests)
 	}
+	if p := retentionValue(n.Spec.PersistentVolumeClaimRetentionPolicy); p != nil {
+		v["persistentVolumeClaimRetentionPolicy"] = p
+	}
 	return v
 }
 
-// Render renders the chart for a network and decodes its objects.
+// Render renders the chart for a network and decodes its objects. Its errors are
+// *Error: safe to log and to show, whatever the values hold.
 func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) (*Objects, error) {
-	top, err := chartutil.ToRenderValues(r.chart, Values(n, s),
+	values := Values(n, s)
+	top, err := chartutil.ToRenderValues(r.chart, values,
 		chartutil.ReleaseOptions{Name: n.Name, Namespace: n.Namespace, IsInstall: true}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("invalid chart values: %w", err)
+		return nil, schemaError(err, values)
 	}
 	files, err := engine.Engine{Strict: true}.Render(r.chart, top)
 	if err != nil {
-		return nil, fmt.Errorf("failed to render the %s chart: %w", chartDir, err)
+		return nil, redacted(fmt.Errorf("failed to render the %s chart: %w", chartDir, err), s.RPCAuth)
 	}
 	var manifests []string
 	for _, name := range sortedKeys(files) {
@@ -130,7 +135,11 @@ func (r *Renderer) Render(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) (*Objec
 			manifests = append(manifests, files[name])
 		}
 	}
-	return Decode(manifests...)
+	objs, err := Decode(manifests...)
+	if err != nil {
+		return nil, redacted(err, s.RPCAuth)
+	}
+	return objs, nil
 }
 
 // Ports returns the RPC and P2P ports of a chain's nodes, read from the container
