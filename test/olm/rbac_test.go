@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,8 +38,12 @@ var networkGrants = [][]string{
 // forbidden answers until then).
 func expectServes(t *testing.T, namespace string, served, notServed []string) {
 	t.Helper()
-	By(t, "the operator's ServiceAccount may run networks in "+strings.Join(served, ", ")+
-		" and not in "+strings.Join(notServed, ", "))
+	served = slices.Compact(slices.Sorted(slices.Values(served)))
+	step := "the operator's ServiceAccount may run networks in " + strings.Join(served, ", ")
+	if len(notServed) > 0 {
+		step += " and not in " + strings.Join(notServed, ", ")
+	}
+	By(t, step)
 	g := NewWithT(t)
 	user := operatorUser(namespace)
 	for _, ns := range served {
