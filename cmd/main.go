@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
@@ -21,6 +23,9 @@ import (
 // flags are the operator's command line.
 type flags struct {
 	metricsAddr, probeAddr string
+	metricsSecure          bool
+	metricsCertPath        string
+	enableHTTP2            bool
 	leaderElect            bool
 	leaderNamespace        string
 	qps                    float64
@@ -33,7 +38,10 @@ type flags struct {
 
 func main() {
 	var f flags
-	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve the metrics over HTTPS, to callers whose token the API server authenticates and authorizes for get on /metrics; false: plain HTTP to anyone.")
+	flag.StringVar(&f.metricsCertPath, "metrics-cert-path", "", "Directory of the metrics endpoint's tls.crt and tls.key, reloaded when they change; empty: a self-signed certificate made at start.")
+	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics endpoint (off: HTTP/1.1 only, against the HTTP/2 stream reset and rapid reset attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas reconciles.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the operator's own (in a cluster).")
@@ -55,6 +63,21 @@ func main() {
 	}
 }
 
+// metricsOptions serves the metrics as current kubebuilder projects do: over HTTPS, to
+// callers the API server authenticates (TokenReview) and authorizes for get on the
+// non-resource URL /metrics (SubjectAccessReview), e.g. with the metrics-reader
+// ClusterRole.
+func metricsOptions(f flags) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure, CertDir: f.metricsCertPath}
+	if !f.enableHTTP2 {
+		opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	if f.metricsSecure {
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}
+
 func run(f flags) error {
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -64,7 +87,7 @@ func run(f flags) error {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  controller.NewScheme(),
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 metricsOptions(f),
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "bitcoin-operator.bitcoinops.io",

@@ -35,7 +35,7 @@ func TestInstallModes(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			dumpOnFailure(t)
 			var namespace string
-			var targets []string
+			var targets, notServed []string
 			networks := "bitcoin-all"
 			switch mode {
 			case operatorsv1alpha1.InstallModeTypeAllNamespaces:
@@ -43,6 +43,8 @@ func TestInstallModes(t *testing.T) {
 			case operatorsv1alpha1.InstallModeTypeOwnNamespace:
 				namespace, networks = ownNamespaceNS, ownNamespaceNS
 				targets = []string{ownNamespaceNS}
+				// A tenant's namespace and the system's.
+				notServed = []string{"bitcoin-all", "kube-system"}
 			default:
 				t.Fatalf("the CSV claims install mode %s, which this test does not cover", mode)
 			}
@@ -52,12 +54,19 @@ func TestInstallModes(t *testing.T) {
 			subscribe(t, namespace, installCatalog, operatorsv1alpha1.ApprovalAutomatic, "")
 			expectSucceeded(t, namespace, csv010)
 			expectInstalledByOLM(t, namespace, csv010)
+			expectPermissionsScoped(t)
+			served := []string{namespace, networks}
+			if targets == nil {
+				served = append(served, "kube-system") // every namespace
+			}
+			expectServes(t, namespace, served, notServed)
 
 			testkit.By(t, "the operator, run as OLM's Deployment, makes a sample network converge")
 			op := startAsDeployment(t, namespace, csv010)
 			network := createSample(t, networks)
 			expectConverged(t, network, 3)
 			op.expectNothingForbidden(t)
+			op.expectMetricsSecured(t, namespace)
 			op.stop()
 
 			uninstall(t, namespace, csv010, network)

@@ -32,7 +32,8 @@ import (
 // operator is the operator binary running as the pod of OLM's Deployment would.
 type operator struct {
 	*cluster.Process
-	health string // the readiness endpoint's URL
+	health  string // the readiness endpoint's URL
+	metrics string // the metrics endpoint's URL, as the container's args serve it
 }
 
 // inClusterScript runs the operator as in a pod: in a mount namespace of its own, a
@@ -64,12 +65,12 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	env, err := resolveEnv(container.Env, pod)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(env).To(ContainElement(controller.OperatorConditionEnvVar+"="+csv), "OLM injects the OperatorCondition's name")
-	health := cluster.FreePort()
+	health, metrics := cluster.FreePort(), cluster.FreePort()
 	var args []string
 	for _, a := range container.Args {
 		switch {
 		case strings.HasPrefix(a, "--metrics-bind-address="):
-			a = fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", cluster.FreePort())
+			a = fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics)
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
 			a = fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health)
 		}
@@ -95,7 +96,8 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	p, err := lc.StartProcess("operator-"+csv, "unshare",
 		append([]string{"--map-root-user", "--mount", "--propagation", "private", "sh", "-c", inClusterScript, "sh", sa, manager}, args...), env...)
 	g.Expect(err).NotTo(HaveOccurred())
-	op := &operator{Process: p, health: fmt.Sprintf("http://127.0.0.1:%d/readyz", health)}
+	op := &operator{Process: p, health: fmt.Sprintf("http://127.0.0.1:%d/readyz", health),
+		metrics: fmt.Sprintf("https://127.0.0.1:%d/metrics", metrics)}
 	t.Cleanup(op.stop)
 	g.Eventually(func(g Gomega) {
 		exited, err := op.Exited()
