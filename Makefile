@@ -215,13 +215,27 @@ catalog: ## Write catalog/, the file-based catalog of bundle/ whose bundle is im
 	go run ./hack/catalog -opm $(OPM) -bundle bundle -image $(BUNDLE_IMG) -o catalog/bitcoin-operator/catalog.yaml
 	$(OPM) validate catalog
 
+# Where catalog-build writes the catalog image, as a tarball that `docker load` reads.
+CATALOG_TARBALL ?= dist/catalog-image.tar
+
 .PHONY: catalog-build
-catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its context is catalog.Dockerfile.dockerignore's).
-	DOCKER_BUILDKIT=1 docker build -f catalog.Dockerfile -t $(CATALOG_IMG) .
+catalog-build: catalog ## Build the catalog image CATALOG_IMG of catalog/ without a daemon, into CATALOG_TARBALL (catalog.Dockerfile describes it).
+	go run ./hack/images -catalog catalog -tag $(CATALOG_IMG) -o $(CATALOG_TARBALL) -opm $(OPM)
 
 .PHONY: catalog-push
-catalog-push: ## Push the catalog image CATALOG_IMG.
-	docker push $(CATALOG_IMG)
+catalog-push: ## Push the catalog image in CATALOG_TARBALL as CATALOG_IMG.
+	go run ./hack/images -push $(CATALOG_TARBALL) -tag $(CATALOG_IMG)
+
+##@ Images without a daemon
+
+# The registry (and path) `make images` pushes to, e.g. 127.0.0.1:5000/bitcoinops;
+# `go run ./hack/registry` serves one on loopback.
+REGISTRY ?=
+
+.PHONY: images
+images: ## Build the operator, bundle, opm and catalog images reproducibly, without a daemon, push them under REGISTRY, and write dist/release/bundle pinned by digest.
+	@[ -n "$(REGISTRY)" ] || { echo "images: set REGISTRY, e.g. REGISTRY=127.0.0.1:5000/bitcoinops"; exit 1; }
+	go run ./hack/images -registry $(REGISTRY) -version $(VERSION) -opm $(OPM) -bundle bundle -release dist/release
 
 .PHONY: test-olm
 test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
