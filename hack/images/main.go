@@ -6,7 +6,7 @@
 //	images -catalog catalog -tag IMAGE -o dist/catalog-image.tar -opm OPM
 //	images -push dist/catalog-image.tar -tag IMAGE
 //
-// Pushing trusts the system's CAs, or SSL_CERT_FILE's (test/registry writes one).
+// Pushing trusts the system's CAs, or SSL_CERT_FILE's (hack/registry writes one).
 package main
 
 import (
@@ -18,41 +18,46 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bitcoinops/bitcoin-operator/internal/publish"
 )
 
 func main() {
-	var o options
-	flag.StringVar(&o.registry, "registry", "", "Build every image and push it under this registry (and path).")
-	flag.StringVar(&o.version, "version", "0.1.0", "The operator's version: the images' tag is v<version>.")
-	flag.StringVar(&o.opm, "opm", "opm", "operator-registry's opm binary, static, for linux: the opm and catalog images run it.")
-	flag.StringVar(&o.bundle, "bundle", "bundle", "The bundle directory.")
-	flag.StringVar(&o.release, "release", "dist/release", "Where the release copy of the bundle, pinned by digest, goes.")
-	flag.StringVar(&o.catalog, "catalog", "", "Build only the catalog image of this file-based catalog directory.")
-	flag.StringVar(&o.push, "push", "", "Push this image tarball to -tag.")
-	flag.StringVar(&o.tag, "tag", "", "The catalog image's reference (-catalog, -push).")
-	flag.StringVar(&o.out, "o", "", "The tarball the catalog image goes to (-catalog).")
+	o := publish.Options{Root: "."}
+	var catalog, push, tag, out string
+	flag.StringVar(&o.Registry, "registry", "", "Build every image and push it under this registry (and path).")
+	flag.StringVar(&o.Version, "version", "0.1.0", "The operator's version: the images' tag is v<version>.")
+	flag.StringVar(&o.OPM, "opm", "opm", "operator-registry's opm binary, static, for linux: the opm and catalog images run it.")
+	flag.StringVar(&o.Bundle, "bundle", "bundle", "The bundle directory.")
+	flag.StringVar(&o.Release, "release", "dist/release", "Where the release copy of the bundle, pinned by digest, goes.")
+	flag.StringVar(&catalog, "catalog", "", "Build only the catalog image of this file-based catalog directory.")
+	flag.StringVar(&push, "push", "", "Push this image tarball to -tag.")
+	flag.StringVar(&tag, "tag", "", "The catalog image's reference (-catalog, -push).")
+	flag.StringVar(&out, "o", "", "The tarball the catalog image goes to (-catalog).")
 	flag.Parse()
-	if err := run(context.Background(), o); err != nil {
+	ctx := context.Background()
+	var err error
+	switch {
+	case catalog != "":
+		var digest string
+		if digest, err = publish.CatalogTarball(ctx, o.OPM, catalog, tag, out); err == nil {
+			fmt.Printf("%s@%s in %s\n", tag, digest, out)
+		}
+	case push != "":
+		err = pushTarball(ctx, push, tag)
+	case o.Registry != "":
+		var refs publish.Refs
+		if refs, err = publish.All(ctx, o); err == nil {
+			fmt.Printf("operator %s\nbundle   %s\nopm      %s\ncatalog  %s\nrelease bundle: %s/bundle\n",
+				refs.Operator, refs.Bundle, refs.OPM, refs.Catalog, o.Release)
+		}
+	default:
+		err = fmt.Errorf("say -registry, -catalog or -push")
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "images:", err)
 		os.Exit(1)
 	}
-}
-
-type options struct {
-	registry, version, opm, bundle, release string
-	catalog, push, tag, out                 string
-}
-
-func run(ctx context.Context, o options) error {
-	switch {
-	case o.catalog != "":
-		return catalogTarball(ctx, o)
-	case o.push != "":
-		return pushTarball(ctx, o.push, o.tag)
-	case o.registry != "":
-		return buildAll(ctx, o)
-	}
-	return fmt.Errorf("say -registry, -catalog or -push")
 }
 
 func pushTarball(ctx context.Context, path, tag string) error {
@@ -67,5 +72,7 @@ func pushTarball(ctx context.Context, path, tag string) error {
 	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
 		return err
 	}
-	return report(tag, img)
+	digest, err := img.Digest()
+	fmt.Printf("%s@%s\n", tag, digest)
+	return err
 }
