@@ -2,37 +2,34 @@ package bundle_test
 
 import (
 	"os"
-	"regexp"
+	"strings"
 	"testing"
-
-	"github.com/operator-framework/api/pkg/operators/v1alpha1"
-	"sigs.k8s.io/yaml"
 )
 
-// foldableMarker finds "---" where a YAML emitter folding a long line at a space could
-// put it at the start of a line, which YAML reads as a document separator.
-// operator-sdk v1.33's `run bundle` folds the CSV description into the catalog it
-// writes, and `opm serve` then refuses that catalog ("missing root schema field"): a
-// markdown table's "| --- | --- |" did exactly that.
-var foldableMarker = regexp.MustCompile(`(^|\s)---`)
-
-func TestDescriptionHasNoFoldableDocumentMarker(t *testing.T) {
-	for _, path := range []string{
-		"../../config/manifests/bases/bitcoin-operator.clusterserviceversion.yaml",
-		"../../bundle/manifests/bitcoin-operator.clusterserviceversion.yaml",
-	} {
-		data, err := os.ReadFile(path)
+// TestNoDashesThatSplitTheSDKsCatalog: operator-sdk v1.33's `run bundle` cuts the
+// file-based catalog it renders for this bundle at every "---" before writing it into
+// ConfigMaps (strings.Split in its fbcindex package), wherever the "---" is, and joins
+// the pieces with document separators. A "---" inside a text field (the CSV
+// description's markdown table had "| --- | --- |") thus splits a document in the
+// middle, and `opm serve` refuses the catalog ("missing root schema field"): the
+// registry pod would crash-loop in any cluster. So no manifest may hold "---" except as
+// a document separator line of its own.
+func TestNoDashesThatSplitTheSDKsCatalog(t *testing.T) {
+	for _, dir := range []string{"../../bundle/manifests", "../../config/manifests/bases"} {
+		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		csv := &v1alpha1.ClusterServiceVersion{}
-		if err := yaml.Unmarshal(data, csv); err != nil {
-			t.Fatal(err)
-		}
-		if loc := foldableMarker.FindStringIndex(csv.Spec.Description); loc != nil {
-			d := csv.Spec.Description
-			t.Errorf("%s: the description has %q at %d: write table separators as |---|---|",
-				path, d[max(0, loc[0]-20):min(len(d), loc[1]+20)], loc[0])
+		for _, e := range entries {
+			data, err := os.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(data), "\n") {
+				if strings.Contains(line, "---") && strings.TrimSpace(line) != "---" {
+					t.Errorf("%s/%s:%d holds %q", dir, e.Name(), i+1, line)
+				}
+			}
 		}
 	}
 }
