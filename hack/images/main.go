@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -34,6 +35,15 @@ func main() {
 	flag.StringVar(&push, "push", "", "Push this image tarball to -tag.")
 	flag.StringVar(&tag, "tag", "", "The catalog image's reference (-catalog, -push).")
 	flag.StringVar(&out, "o", "", "The tarball the catalog image goes to (-catalog).")
+	o.Pins = map[string]string{}
+	flag.Func("pin", "IMAGE=IMAGE@sha256:...: name a related image (RELATED_IMAGE_*) by digest in the release bundle; repeatable.", func(s string) error {
+		from, to, ok := strings.Cut(s, "=")
+		if !ok || !strings.Contains(to, "@sha256:") {
+			return fmt.Errorf("want IMAGE=IMAGE@sha256:DIGEST")
+		}
+		o.Pins[from] = to
+		return nil
+	})
 	flag.Parse()
 	ctx := context.Background()
 	var err error

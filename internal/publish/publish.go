@@ -29,7 +29,10 @@ type Options struct {
 	Bundle   string // the bundle directory
 	Release  string // where the release bundle goes (<Release>/bundle)
 	Root     string // the repository, whose ./cmd is the operator
-	Remote   []remote.Option
+	// Pins rewrite the RELATED_IMAGE_ variables' images in the release bundle, from a
+	// reference by tag to one by digest; images without a pin stay by tag.
+	Pins   map[string]string
+	Remote []remote.Option
 }
 
 // Refs are the pushed images, by digest.
@@ -82,7 +85,7 @@ func (o Options) PushBundle(ctx context.Context, src, dst, operatorRef string) (
 	if err := os.RemoveAll(dst); err != nil {
 		return "", err
 	}
-	if _, err := release.PinBundle(src, dst, operatorRef, nil); err != nil {
+	if _, err := release.PinBundle(src, dst, operatorRef, o.Pins); err != nil {
 		return "", err
 	}
 	return o.push(ctx, "bitcoin-operator-bundle", func() (v1.Image, error) { return images.Bundle(dst) })

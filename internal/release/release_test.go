@@ -50,3 +50,21 @@ func TestPinBundle(t *testing.T) {
 		t.Error("PinBundle changed the committed bundle")
 	}
 }
+
+func TestPinBundleRewritesRelatedImageVariables(t *testing.T) {
+	csv := map[string]any{"spec": map[string]any{"install": map[string]any{"spec": map[string]any{
+		"deployments": []any{map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"containers": []any{map[string]any{"image": "x:v1", "env": []any{
+				map[string]any{"name": "RELATED_IMAGE_BITCOIN_CORE", "value": "bitcoin/bitcoin:28.1"},
+				map[string]any{"name": "OTHER", "value": "not/an:image"},
+			}}}}}}}}}}}}
+	pinned := "bitcoin/bitcoin@sha256:" + strings.Repeat("ab", 32)
+	images, err := pin(csv, "op@sha256:00", map[string]string{"bitcoin/bitcoin:28.1": pinned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Image{{Name: "bitcoin-core", Image: pinned}, {Name: "operator", Image: "op@sha256:00"}}
+	if len(images) != 2 || images[0] != want[0] || images[1] != want[1] {
+		t.Errorf("relatedImages %v, want %v", images, want)
+	}
+}
