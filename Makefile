@@ -60,7 +60,7 @@ verify-generated: manifests generate ## Fail if the generated files are not up t
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
 
 .PHONY: test-unit
 test-unit: envtest ## Run the unit, chart and envtest suites.
@@ -229,17 +229,23 @@ catalog-push: ## Push the catalog image in CATALOG_TARBALL as CATALOG_IMG.
 ##@ Images without a daemon
 
 # The registry (and path) `make images` pushes to, e.g. 127.0.0.1:5000/bitcoinops;
-# `go run ./hack/registry` serves one on loopback.
+# `go run ./hack/registry` serves one on loopback. IMAGES_FLAGS may pin the Bitcoin Core
+# image by digest in the release bundle: -pin bitcoin/bitcoin:28.1=<image>@sha256:<digest>.
 REGISTRY ?=
+IMAGES_FLAGS ?=
 
 .PHONY: images
 images: ## Build the operator, bundle, opm and catalog images reproducibly, without a daemon, push them under REGISTRY, and write dist/release/bundle pinned by digest.
 	@[ -n "$(REGISTRY)" ] || { echo "images: set REGISTRY, e.g. REGISTRY=127.0.0.1:5000/bitcoinops"; exit 1; }
-	go run ./hack/images -registry $(REGISTRY) -version $(VERSION) -opm $(OPM) -bundle bundle -release dist/release
+	go run ./hack/images -registry $(REGISTRY) -version $(VERSION) -opm $(OPM) -bundle bundle -release dist/release $(IMAGES_FLAGS)
 
 .PHONY: test-olm
 test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
-	go test -tags olm ./test/olm/ -count=1 -timeout 25m
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
+
+.PHONY: test-run-bundle
+test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgrade and cleanup of the pushed images through the real OLM on a local control plane (test/olm).
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m -run '^TestRunBundle$$' -v
 
 ##@ Tools
 
