@@ -219,7 +219,7 @@ func expectSDKCatalogsServed(t *testing.T, p *olmpods.Player) {
 	served := 0
 	for _, pod := range pods.Items {
 		if len(pod.Spec.Containers) == 1 && pod.Spec.Containers[0].Name == "registry-grpc" {
-			NewWithT(t).Expect(p.Err("pod/"+pod.Name)).NotTo(HaveOccurred())
+			NewWithT(t).Expect(p.Err("pod/" + pod.Name)).NotTo(HaveOccurred())
 			NewWithT(t).Expect(p.Catalog(pod.Name)).NotTo(BeEmpty(), "the catalog of %s was served", pod.Name)
 			served++
 		}
