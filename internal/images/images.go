@@ -121,6 +121,11 @@ func OPM(opm []byte) (v1.Image, error) {
 // Catalog is the catalog image: the opm image with the file-based catalog in catalogDir
 // at /configs and opm's serve cache of it, built by `opm serve --cache-only` into
 // cacheDir, at /tmp/cache, as catalog.Dockerfile's RUN step makes it.
+//
+// The one input that is not reproducible is that cache: opm v1.61 keeps it in a pogreb
+// database, whose index files carry a random hash seed, so two caches of the same
+// catalog differ and so does the image's digest (its last layer). Everything else is
+// byte-identical; leaving the cache out would make opm build it at every start.
 func Catalog(opm v1.Image, catalogDir, cacheDir string) (v1.Image, error) {
 	configs, err := ociimage.DirFiles(catalogDir, "/configs")
 	if err != nil {
