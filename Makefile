@@ -80,11 +80,11 @@ local-cluster-binaries: ## Provide every binary of the local control plane (buil
 ##@ Tests
 
 # Which to run when: test-quick while changing code (a few minutes); the suite of what
-# you changed (test-e2e, test-nodes, test-olm) before a commit; test before a merge, as
+# you changed (test-e2e, test-nodes, test-olm, test-run-bundle) before a commit; test before a merge, as
 # CI does (.ci/run).
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
 
 .PHONY: test-quick
 test-quick: verify-generated vet test-unit ## Check the generated files, vet, and run the unit, chart and envtest suites: minutes, not half an hour.
@@ -110,7 +110,11 @@ test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd pe
 
 .PHONY: test-olm
 test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
-	go test -tags olm ./test/olm/ -count=1 -timeout 25m
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
+
+.PHONY: test-run-bundle
+test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgrade and cleanup of the pushed images through the real OLM on a local control plane (test/olm).
+	go test -tags olm ./test/olm/ -count=1 -timeout 25m -run '^TestRunBundle$$' -v
 
 ##@ Local cluster
 
@@ -234,13 +238,29 @@ catalog: $(OPM_BIN) ## Write catalog/, the file-based catalog of bundle/ whose b
 	go run ./hack/catalog -opm $(OPM) -bundle bundle -image $(BUNDLE_IMG) -o catalog/bitcoin-operator/catalog.yaml
 	$(OPM) validate catalog
 
+# Where catalog-build writes the catalog image, as a tarball that `docker load` reads.
+CATALOG_TARBALL ?= dist/catalog-image.tar
+
 .PHONY: catalog-build
-catalog-build: catalog ## Build the catalog image CATALOG_IMG (BuildKit: its context is catalog.Dockerfile.dockerignore's).
-	DOCKER_BUILDKIT=1 docker build -f catalog.Dockerfile -t $(CATALOG_IMG) .
+catalog-build: catalog $(OPM_BIN) ## Build the catalog image CATALOG_IMG of catalog/ without a daemon, into CATALOG_TARBALL (catalog.Dockerfile describes it).
+	go run ./hack/images -catalog catalog -tag $(CATALOG_IMG) -o $(CATALOG_TARBALL) -opm $(OPM)
 
 .PHONY: catalog-push
-catalog-push: ## Push the catalog image CATALOG_IMG.
-	docker push $(CATALOG_IMG)
+catalog-push: ## Push the catalog image in CATALOG_TARBALL as CATALOG_IMG.
+	go run ./hack/images -push $(CATALOG_TARBALL) -tag $(CATALOG_IMG)
+
+##@ Images without a daemon
+
+# The registry (and path) `make images` pushes to, e.g. 127.0.0.1:5000/bitcoinops;
+# `go run ./hack/registry` serves one on loopback. IMAGES_FLAGS may pin the Bitcoin Core
+# image by digest in the release bundle: -pin bitcoin/bitcoin:28.1=<image>@sha256:<digest>.
+REGISTRY ?=
+IMAGES_FLAGS ?=
+
+.PHONY: images
+images: $(OPM_BIN) ## Build the operator, bundle, opm and catalog images reproducibly, without a daemon, push them under REGISTRY, and write dist/release/bundle pinned by digest.
+	@[ -n "$(REGISTRY)" ] || { echo "images: set REGISTRY, e.g. REGISTRY=127.0.0.1:5000/bitcoinops"; exit 1; }
+	go run ./hack/images -registry $(REGISTRY) -version $(VERSION) -opm $(OPM) -bundle bundle -release dist/release $(IMAGES_FLAGS)
 
 ##@ Tools
 

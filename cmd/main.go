@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 )
 
@@ -34,6 +35,7 @@ type flags struct {
 	rpcAllowIP             string
 	operatorNamespace      string
 	operatorPodLabels      string
+	defaultImage           string
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.DurationVar(&f.peerPeriod, "peer-period", 30*time.Second, "How often the nodes of a settled network are asked for their peers and chain.")
 	flag.StringVar(&f.rpcAllowIP, "rpc-allow-ip", "", "The nodes' -rpcallowip, e.g. the pod network's CIDR; empty: the chart's default, any source, narrowed by the NetworkPolicy.")
 	flag.StringVar(&f.operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace, whose pods the nodes' NetworkPolicy admits to RPC; empty: any namespace.")
+	flag.StringVar(&f.defaultImage, "default-image", os.Getenv(bitcoinv1alpha1.RelatedImageEnvVar), "The Bitcoin Core image of networks created without spec.image; empty: "+bitcoinv1alpha1.DefaultImage+". Defaults to $"+bitcoinv1alpha1.RelatedImageEnvVar+".")
 	flag.StringVar(&f.operatorPodLabels, "operator-pod-labels", "app.kubernetes.io/name=bitcoin-operator", "Labels of the operator's pods (k=v,...), which the nodes' NetworkPolicy admits to RPC.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -108,6 +111,7 @@ func run(f flags) error {
 		MaxConcurrentReconciles: f.concurrency,
 		PeerPeriod:              f.peerPeriod,
 		RPCAllowIP:              f.rpcAllowIP,
+		DefaultImage:            f.defaultImage,
 		OperatorNamespace:       f.operatorNamespace,
 		OperatorPodLabels:       podLabels,
 	}

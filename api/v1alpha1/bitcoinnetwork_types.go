@@ -20,10 +20,16 @@ const (
 	Testnet4 Chain = "testnet4"
 )
 
-// DefaultImage is the Bitcoin Core image a network runs unless spec.image says otherwise.
-// Keep it in step with the +kubebuilder:default marker on spec.image and with the chart's
-// values.yaml.
+// DefaultImage is the Bitcoin Core image a network runs unless spec.image or the
+// operator's RelatedImageEnvVar says otherwise. Keep it in step with the chart's
+// values.yaml and config/manager's RELATED_IMAGE_BITCOIN_CORE.
 const DefaultImage = "bitcoin/bitcoin:28.1"
+
+// RelatedImageEnvVar is the operator's environment variable that names the default
+// Bitcoin Core image, as OLM and the Operator SDK expect of images an operator
+// deploys: a mirror for a disconnected cluster rewrites it. Not a CRD default, which
+// would fill spec.image before the operator saw it and leave the variable dead.
+const RelatedImageEnvVar = "RELATED_IMAGE_BITCOIN_CORE"
 
 // BitcoinNetworkSpec is the network the user asks for.
 type BitcoinNetworkSpec struct {
@@ -47,8 +53,9 @@ type BitcoinNetworkSpec struct {
 
 	// Image is the Bitcoin Core container image. It must have bitcoind and bitcoin-cli on its
 	// PATH; the nodes run as UID and GID 101. It is an image reference,
-	// [registry[:port]/]path[:tag][@digest], of at most 512 characters.
-	// +kubebuilder:default="bitcoin/bitcoin:28.1"
+	// [registry[:port]/]path[:tag][@digest], of at most 512 characters. When unset, the
+	// operator's default (bitcoin/bitcoin:28.1 unless its RELATED_IMAGE_BITCOIN_CORE says
+	// otherwise) when the network is created; status.image records it.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule=`self.matches('^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[a-zA-Z][a-zA-Z0-9]*([-_+.][a-zA-Z][a-zA-Z0-9]*)*:[0-9a-fA-F]{32,})?$')`,message="image must be an image reference: [registry[:port]/]path[:tag][@digest], e.g. bitcoin/bitcoin:28.1"
@@ -148,6 +155,14 @@ type BitcoinNetworkStatus struct {
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="RPC credentials Secret",xDescriptors={"urn:alm:descriptor:io.kubernetes:Secret"}
 	SecretName string `json:"secretName,omitempty"`
+
+	// Image is the Bitcoin Core image the nodes run: spec.image, or the operator's
+	// default image when the network was first reconciled without one. It stays while
+	// spec.image is unset, so that an operator upgrade with another default never rolls
+	// the nodes by itself.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Image",xDescriptors={"urn:alm:descriptor:text"}
+	Image string `json:"image,omitempty"`
 
 	// Nodes lists the nodes that have a pod, in ordinal order.
 	// +listType=map

@@ -43,6 +43,8 @@ type NetworkReconciler struct {
 	// NetworkPolicy admits, -rpcallowip); RPCAuth is set per network.
 	Settings     render.Settings
 	Observations *observations
+	// DefaultImage is what a network without spec.image runs when first reconciled.
+	DefaultImage string
 
 	status *statusWriter
 	// rpcAuths remembers the rpcauth entry last applied to each network, so that a
@@ -95,7 +97,9 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	}
 	settings := r.Settings
 	settings.RPCAuth = string(rpcAuth)
-	objs, err := r.Renderer.Render(network, settings)
+	withImage := network.DeepCopy()
+	withImage.Spec.Image = nodeImage(network, r.DefaultImage)
+	objs, err := r.Renderer.Render(withImage, settings)
 	if err != nil {
 		return reconcile.TerminalError(err)
 	}
@@ -192,12 +196,13 @@ func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv
 type networkStatus struct {
 	ObservedGeneration int64              `json:"observedGeneration"`
 	SecretName         string             `json:"secretName"`
+	Image              string             `json:"image,omitempty"`
 	Conditions         []metav1.Condition `json:"conditions"`
 }
 
 func (s networkStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	return network.Status.ObservedGeneration != s.ObservedGeneration || network.Status.SecretName != s.SecretName ||
-		conditionsChanged(network, s.Conditions)
+		network.Status.Image != s.Image || conditionsChanged(network, s.Conditions)
 }
 
 // updateStatus writes the network reconciler's part of the status if it changed:
@@ -225,6 +230,11 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	}
 	newlyDegraded := degraded.Status == metav1.ConditionTrue && conditionChanged(network, degraded)
 	status := networkStatus{ObservedGeneration: observed, SecretName: secretName(network), Conditions: []metav1.Condition{degraded}}
+	if applyErr == nil {
+		status.Image = nodeImage(network, r.DefaultImage)
+	} else {
+		status.Image = network.Status.Image // the nodes did not get a new one
+	}
 	wrote, err := r.status.write(ctx, network, status)
 	if wrote && newlyDegraded {
 		r.Recorder.Event(network, corev1.EventTypeWarning, degraded.Reason, degraded.Message)
@@ -264,4 +274,18 @@ func needsUser(err error) bool {
 
 func keyOf(network *bitcoinv1alpha1.BitcoinNetwork, name string) types.NamespacedName {
 	return types.NamespacedName{Namespace: network.Namespace, Name: name}
+}
+
+// nodeImage is the image the network's nodes run: spec.image; without it, the one
+// recorded in status when the network was first reconciled; for a new network, the
+// operator's default. Recording it keeps an upgraded operator with another default
+// from rolling the nodes.
+func nodeImage(network *bitcoinv1alpha1.BitcoinNetwork, defaultImage string) string {
+	switch {
+	case network.Spec.Image != "":
+		return network.Spec.Image
+	case network.Status.Image != "":
+		return network.Status.Image
+	}
+	return defaultImage
 }

@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -26,6 +27,9 @@ type Options struct {
 	// without a namespace, the labelled pods of every namespace.
 	OperatorNamespace string
 	OperatorPodLabels map[string]string
+	// DefaultImage is the Bitcoin Core image of networks created without spec.image;
+	// empty means bitcoinv1alpha1.DefaultImage.
+	DefaultImage string
 	// Upgradeable, when OLM runs the operator, is its OperatorCondition's Upgradeable
 	// condition, kept by the UpgradeableReconciler; nil otherwise.
 	Upgradeable conditions.Condition
@@ -54,6 +58,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Settings:     render.Settings{RPCAllowIP: opts.RPCAllowIP, RPCFrom: opts.rpcClients()},
 		Observations: observations,
 		status:       newStatusWriter(mgr.GetClient(), networkStatusOwner),
+		DefaultImage: cmp.Or(opts.DefaultImage, bitcoinv1alpha1.DefaultImage),
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err

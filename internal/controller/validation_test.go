@@ -75,6 +75,7 @@ func TestAPIServerAppliesDefaults(t *testing.T) {
 	n := testkit.CreateNetwork(t, k8s, newNamespace(t), "defaults", 1)
 	g.Expect(k8s.Get(ctx, keyOf(n, n.Name), n)).To(Succeed())
 	g.Expect(n.Spec.Chain).To(Equal(bitcoinv1alpha1.Regtest))
-	g.Expect(n.Spec.Image).To(Equal(bitcoinv1alpha1.DefaultImage))
+	// No default for the image: the operator resolves it (RELATED_IMAGE_BITCOIN_CORE).
+	g.Expect(n.Spec.Image).To(BeEmpty())
 	g.Expect(n.Spec.Storage.String()).To(Equal("1Gi"))
 }

@@ -57,6 +57,13 @@ exec "$@"`
 // the processes here share the machine's.
 func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	t.Helper()
+	return startBinaryAsDeployment(t, namespace, csv, manager)
+}
+
+// startBinaryAsDeployment is startAsDeployment with a given operator binary, such as
+// the one extracted from the pushed operator image.
+func startBinaryAsDeployment(t *testing.T, namespace, csv, binary string) *operator {
+	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
 	pod := deploymentPod(t, namespace, csv)
@@ -94,7 +101,7 @@ func startAsDeployment(t *testing.T, namespace, csv string) *operator {
 	env = append(env, "KUBERNETES_SERVICE_HOST="+server.Hostname(), "KUBERNETES_SERVICE_PORT="+server.Port(),
 		"KUBECONFIG=") // the in-cluster configuration, not the test's
 	p, err := lc.StartProcess("operator-"+csv, "unshare",
-		append([]string{"--map-root-user", "--mount", "--propagation", "private", "sh", "-c", inClusterScript, "sh", sa, manager}, args...), env...)
+		append([]string{"--map-root-user", "--mount", "--propagation", "private", "sh", "-c", inClusterScript, "sh", sa, binary}, args...), env...)
 	g.Expect(err).NotTo(HaveOccurred())
 	op := &operator{Process: p, health: fmt.Sprintf("http://127.0.0.1:%d/readyz", health),
 		metrics: fmt.Sprintf("https://127.0.0.1:%d/metrics", metrics)}
