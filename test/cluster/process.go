@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -32,7 +34,7 @@ func StartProcess(dir, name, path string, args []string, env ...string) (*Proces
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := Spawn(cmd); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", name, err)
 	}
@@ -43,6 +45,38 @@ func StartProcess(dir, name, path string, args []string, env ...string) (*Proces
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// Spawn starts cmd from the one OS thread that starts every child of this process.
+//
+// Pdeathsig signals a child when the thread that forked it ends, not the process
+// (go.dev/issue/27505), and the Go runtime ends a thread whenever a goroutine locked
+// to it returns: a child started from such a thread was killed in the middle of a
+// test (the operator's log, or the controller manager's, just stopped). The spawning
+// thread is locked by a goroutine that never returns, so it lives as long as the
+// process, and its children exactly as long.
+func Spawn(cmd *exec.Cmd) error {
+	spawnerOnce.Do(func() { go spawner() })
+	done := make(chan error)
+	spawns <- spawn{cmd, done}
+	return <-done
+}
+
+type spawn struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	spawnerOnce sync.Once
+	spawns      = make(chan spawn)
+)
+
+func spawner() {
+	runtime.LockOSThread() // never unlocked: the thread must not end before the process
+	for s := range spawns {
+		s.done <- s.cmd.Start()
+	}
 }
 
 // Pid returns the process's ID, which is also its process group's.

@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 )
 
 // operator-sdk v1.33's registry pod: its container's name and port (fbcindex).
@@ -147,7 +149,7 @@ func (p *Player) startOPM(catalog, dir, addr string) (*served, error) {
 		"--pprof-addr", "127.0.0.1:"+pprof, "--termination-log", filepath.Join(dir, "termination.log"))
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := cluster.Spawn(cmd); err != nil {
 		return nil, err
 	}
 	l, err := net.Listen("tcp", addr)
