@@ -88,7 +88,12 @@ func unique(prefix string) string { return fmt.Sprintf("%s%08x", prefix, rand.Ui
 
 // podIP returns a loopback pod IP of a /16 of the test's own, so that a listener on
 // the pod's RPC port is this test's.
-func podIP() string { return fmt.Sprintf("127.%d.%d.1", 20+rand.IntN(200), rand.IntN(256)) }
+// podIP returns an IP of the suite's own loopback range that no other test uses.
+func podIP(t *testing.T) string {
+	subnet, err := podIPs.Subnet()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	return subnet + ".1"
+}
 
 func TestUsernamesWithHashDollarAndSpacesWorkEndToEnd(t *testing.T) {
 	g := NewWithT(t)
@@ -107,7 +112,7 @@ func TestUsernamesWithHashDollarAndSpacesWorkEndToEnd(t *testing.T) {
 	g.Expect(entry.Matches(user, password)).To(BeTrue())
 
 	testkit.By(t, "the operator's RPC calls carry the username as it is")
-	ip := podIP()
+	ip := podIP(t)
 	double, err := (&bitcointest.Network{}).Start(ip+":18443", ip+":18444", user, password)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(double.Stop)
@@ -195,7 +200,7 @@ func TestSecretOfAnotherTypeIsNotUsed(t *testing.T) {
 	ns := newNamespace(t)
 	user, password := unique("typed"), unique("Passw0rd")
 	secret := createSecret(t, ns, "creds", corev1.SecretTypeBasicAuth, user, password)
-	ip := podIP()
+	ip := podIP(t)
 	rec := listenForAuth(t, ip+":18443")
 	n := networkWithSecret(t, ns, "typed", "creds")
 	var entry bitcoin.RPCAuth

@@ -74,16 +74,22 @@ func TestInstallModes(t *testing.T) {
 	}
 }
 
-// claimedInstallModes reads the install modes bundle/'s CSV supports.
-func claimedInstallModes(t *testing.T) []operatorsv1alpha1.InstallModeType {
-	t.Helper()
-	g := NewWithT(t)
+// bundleCSV reads bundle/'s ClusterServiceVersion.
+func bundleCSV(g Gomega) *operatorsv1alpha1.ClusterServiceVersion {
 	root, err := cluster.RepoRoot()
 	g.Expect(err).NotTo(HaveOccurred())
 	data, err := os.ReadFile(filepath.Join(root, "bundle", "manifests", packageName+".clusterserviceversion.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	csv := &operatorsv1alpha1.ClusterServiceVersion{}
 	g.Expect(yaml.Unmarshal(data, csv)).To(Succeed())
+	return csv
+}
+
+// claimedInstallModes reads the install modes bundle/'s CSV supports.
+func claimedInstallModes(t *testing.T) []operatorsv1alpha1.InstallModeType {
+	t.Helper()
+	g := NewWithT(t)
+	csv := bundleCSV(g)
 	var modes []operatorsv1alpha1.InstallModeType
 	for _, m := range csv.Spec.InstallModes {
 		if m.Supported {

@@ -4,8 +4,6 @@ package olm
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/yaml"
 
-	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
@@ -81,12 +77,7 @@ func canI(g Gomega, user, namespace string, request []string) bool {
 func expectPermissionsScoped(t *testing.T) {
 	t.Helper()
 	g := NewWithT(t)
-	root, err := cluster.RepoRoot()
-	g.Expect(err).NotTo(HaveOccurred())
-	data, err := os.ReadFile(filepath.Join(root, "bundle", "manifests", packageName+".clusterserviceversion.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	csv := &operatorsv1alpha1.ClusterServiceVersion{}
-	g.Expect(yaml.Unmarshal(data, csv)).To(Succeed())
+	csv := bundleCSV(g)
 	httpClient, err := rest.HTTPClientFor(lc.Config)
 	g.Expect(err).NotTo(HaveOccurred())
 	mapper, err := apiutil.NewDynamicRESTMapper(lc.Config, httpClient)

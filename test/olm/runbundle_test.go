@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	. "github.com/onsi/gomega"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
@@ -83,14 +84,7 @@ func installFromCatalogImage(t *testing.T, env *pushed) {
 	testkit.By(t, "OLM installs from the pushed catalog image")
 	g := NewWithT(t)
 	ctx := context.Background()
-	r, err := name.ParseReference(env.refs.Catalog)
-	g.Expect(err).NotTo(HaveOccurred())
-	img, err := remote.Image(r, remote.WithTransport(env.reg.Transport()))
-	g.Expect(err).NotTo(HaveOccurred())
-	dir := filepath.Join(t.TempDir(), "catalog-image")
-	g.Expect(ociimage.Extract(img, dir)).To(Succeed())
-	cf, err := img.ConfigFile()
-	g.Expect(err).NotTo(HaveOccurred())
+	dir, cf := pullImage(t, env.refs.Catalog, remote.WithTransport(env.reg.Transport()))
 	g.Expect(cf.Config.Entrypoint).To(Equal([]string{"/bin/opm"}))
 	var args []string
 	for _, a := range cf.Config.Cmd { // the image's paths, inside dir
@@ -100,7 +94,7 @@ func installFromCatalogImage(t *testing.T, env *pushed) {
 	port := cluster.FreePort()
 	args = append(args, "--port", fmt.Sprint(port), fmt.Sprintf("--pprof-addr=127.0.0.1:%d", cluster.FreePort()),
 		"--termination-log", filepath.Join(dir, "termination.log"))
-	_, err = lc.StartProcess("opm-catalog-image", filepath.Join(dir, "bin", "opm"), args)
+	_, err := lc.StartProcess("opm-catalog-image", filepath.Join(dir, "bin", "opm"), args)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8s.Create(ctx, &operatorsv1alpha1.CatalogSource{
 		ObjectMeta: metav1.ObjectMeta{Name: catalogImageSource, Namespace: olmNamespace},
@@ -177,16 +171,25 @@ func labelNodesLinux(t *testing.T) {
 func extractManager(t *testing.T, ref string, opts []remote.Option) string {
 	t.Helper()
 	g := NewWithT(t)
+	dir, cf := pullImage(t, ref, opts...)
+	g.Expect(cf.Config.Entrypoint).To(Equal([]string{"/manager"}))
+	return filepath.Join(dir, "manager")
+}
+
+// pullImage pulls an image and extracts its file system into a directory of the
+// test's, returning the directory and the image's configuration.
+func pullImage(t *testing.T, ref string, opts ...remote.Option) (string, *v1.ConfigFile) {
+	t.Helper()
+	g := NewWithT(t)
 	r, err := name.ParseReference(ref)
 	g.Expect(err).NotTo(HaveOccurred())
 	img, err := remote.Image(r, opts...)
 	g.Expect(err).NotTo(HaveOccurred())
-	dir := filepath.Join(t.TempDir(), "operator-image")
+	dir := t.TempDir()
 	g.Expect(ociimage.Extract(img, dir)).To(Succeed())
 	cf, err := img.ConfigFile()
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cf.Config.Entrypoint).To(Equal([]string{"/manager"}))
-	return filepath.Join(dir, "manager")
+	return dir, cf
 }
 
 // sdk runs operator-sdk against the cluster, trusting the loopback registry, and logs
