@@ -77,13 +77,6 @@ func (m *networkMemory[T]) forget(key types.NamespacedName) (T, bool) {
 	return e.value, ok
 }
 
-// len is how many networks are remembered.
-func (m *networkMemory[T]) len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.entries)
-}
-
 // liveNetwork reads the network a request names. It returns nil, and no error, when the
 // network is gone or being deleted: the garbage collector then removes its children,
 // applying them would recreate what it just deleted, and the reconciler forgets it.

@@ -64,3 +64,10 @@ func TestReconcilersForgetANetworkThatIsGone(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(peers.rounds.states.len() + peers.creds.len() + obs.networks.len()).To(BeZero())
 }
+
+// len is how many networks are remembered (for the tests).
+func (m *networkMemory[T]) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}

@@ -198,14 +198,13 @@ func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundStat
 	})
 }
 
-// call runs f once one of the call slots is free; it gives up when ctx ends first.
-func (p *peerRounds) call(ctx context.Context, f func()) bool {
+// call runs f once one of the call slots is free, unless ctx ends first.
+func (p *peerRounds) call(ctx context.Context, f func()) {
 	select {
 	case p.calls <- struct{}{}:
 	case <-ctx.Done():
-		return false
+		return
 	}
 	defer func() { <-p.calls }()
 	f()
-	return true
 }
