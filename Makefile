@@ -84,7 +84,7 @@ local-cluster-binaries: ## Provide every binary of the local control plane (buil
 # CI does (.ci/run).
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-faults test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, faults, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
 
 .PHONY: test-quick
 test-quick: verify-generated vet test-unit ## Check the generated files, vet, and run the unit, chart and envtest suites: minutes, not half an hour.
@@ -103,6 +103,10 @@ test-fuzz: ## Fuzz the RPC response decoding for FUZZTIME (its seed corpus runs 
 .PHONY: test-e2e
 test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control plane (test/cluster).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 20m
+
+.PHONY: test-faults
+test-faults: local-cluster-binaries ## Run the fault suite on a local control plane: leader killed, API server outage and etcd restart, a lost Node, hostile tenants.
+	go test -tags faults ./test/faults/ -count=1 -timeout 15m -v
 
 .PHONY: test-nodes
 test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd per pod IP, wired by the operator on the local control plane.
