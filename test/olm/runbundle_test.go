@@ -108,6 +108,7 @@ func installFromCatalogImage(t *testing.T, env *pushed) {
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: deploymentName}, dep)).To(Succeed())
 	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(env.refs.Operator), "the operator image by digest")
 	g.Expect(services.Forbidden()).To(BeEmpty(), "no connection through the proxy needed a name lookup")
+	expectNoNameLookups(t)
 }
 
 // expectCatalogImageServed checks that the catalog pod OLM made runs the pushed image,

@@ -65,6 +65,8 @@ var (
 	// services stands in for cluster DNS and kube-proxy for OLM's catalog operator,
 	// which dials a CatalogSource with spec.image by its Service's DNS name.
 	services *svcproxy.Proxy
+	// catalogOperator is OLM's catalog process, whose log shows every name it looked up.
+	catalogOperator *cluster.Process
 )
 
 func TestMain(m *testing.M) {
@@ -152,10 +154,31 @@ func startOLM(ctx context.Context, crds string) error {
 	}, "KUBECONFIG="+lc.Kubeconfig); err != nil {
 		return err
 	}
-	_, err := lc.StartProcess("catalog", filepath.Join(tools, "catalog"), []string{
+	var err error
+	catalogOperator, err = lc.StartProcess("catalog", filepath.Join(tools, "catalog"), []string{
 		"--kubeconfig", lc.Kubeconfig, "--namespace", olmNamespace, "--writeStatusName", "",
-	}, proxyEnv()...)
+	}, append(proxyEnv(), lookupLogEnv)...)
 	return err
+}
+
+// lookupLogEnv has Go's resolver print every name it is asked to look up, as
+// "go package net: hostLookupOrder(NAME) = ...", before it reads /etc/hosts or asks
+// DNS. OLM's binaries are built with netgo and without cgo, so every lookup of theirs
+// goes through it.
+const lookupLogEnv = "GODEBUG=netdns=go+2"
+
+// expectNoNameLookups fails if OLM's catalog operator has looked any name up.
+func expectNoNameLookups(t *testing.T) {
+	t.Helper()
+	data, err := os.ReadFile(catalogOperator.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "hostLookupOrder(") {
+			t.Errorf("OLM's catalog operator looked a name up: %s", line)
+		}
+	}
 }
 
 // proxyEnv sends the catalog operator's connections to Service names through the
