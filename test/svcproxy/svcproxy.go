@@ -34,6 +34,7 @@ type Proxy struct {
 	// Addr is where it listens: 127.0.0.1:<port>.
 	Addr   string
 	lookup Lookup
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	server *http.Server
 
 	mu        sync.Mutex
@@ -44,11 +45,15 @@ type Proxy struct {
 
 // Start serves the proxy on a free loopback port until Close.
 func Start(lookup Lookup) (*Proxy, error) {
+	return start(lookup, (&net.Dialer{Timeout: 10 * time.Second}).DialContext)
+}
+
+func start(lookup Lookup, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Proxy, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Addr: l.Addr().String(), lookup: lookup}
+	p := &Proxy{Addr: l.Addr().String(), lookup: lookup, dial: dial}
 	p.server = &http.Server{Handler: http.HandlerFunc(p.handle), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
 	return p, nil
@@ -93,7 +98,7 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	up, err := net.DialTimeout("tcp", target, 10*time.Second)
+	up, err := p.dial(r.Context(), "tcp", target)
 	if err != nil {
 		p.record(&p.refused, fmt.Sprintf("CONNECT %s -> %s: %v", r.Host, target, err))
 		http.Error(w, err.Error(), http.StatusBadGateway)

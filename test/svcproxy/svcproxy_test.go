@@ -41,7 +41,7 @@ func TestParseServiceAddress(t *testing.T) {
 func TestProxyConnectsAServiceNameToItsEndpoint(t *testing.T) {
 	echo := echoServer(t)
 	var asked []string
-	p := start(t, func(_ context.Context, ns, name string, port int) (string, error) {
+	p := startProxy(t, func(_ context.Context, ns, name string, port int) (string, error) {
 		asked = append(asked, fmt.Sprintf("%s/%s:%d", ns, name, port))
 		return echo, nil
 	})
@@ -76,7 +76,7 @@ func TestProxyRefuses(t *testing.T) {
 		{"CONNECT catalog.olm.svc:50051 HTTP/1.1\r\nHost: catalog.olm.svc:50051\r\n\r\n", "10.244.0.7:50051", http.StatusForbidden},
 		{"CONNECT gone.olm.svc:50051 HTTP/1.1\r\nHost: gone.olm.svc:50051\r\n\r\n", "", http.StatusBadGateway},
 	} {
-		p := start(t, func(_ context.Context, ns, name string, _ int) (string, error) {
+		p := startProxy(t, func(_ context.Context, ns, name string, _ int) (string, error) {
 			if name != "catalog" {
 				return "", fmt.Errorf("no service %s/%s", ns, name)
 			}
@@ -115,9 +115,17 @@ func TestTargetPort(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, lookup Lookup) *Proxy {
+// startProxy starts a proxy whose dialer reaches only loopback addresses: a test of the
+// refusals must not dial anything else, even when the proxy is broken.
+func startProxy(t *testing.T, lookup Lookup) *Proxy {
 	t.Helper()
-	p, err := Start(lookup)
+	p, err := start(lookup, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
+			t.Errorf("the proxy dialed %s", addr)
+			return nil, fmt.Errorf("not dialing %s", addr)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
