@@ -76,9 +76,10 @@ func isSDKRegistryPod(pod *corev1.Pod) bool {
 	return len(pod.Spec.Containers) == 1 && pod.Spec.Containers[0].Name == registryContainer
 }
 
-// serve writes the catalog of the pod's ConfigMaps as its init container would
-// (gunzipped, one directory per ConfigMap), has opm validate it, serves it, and
-// forwards the pod's IP:50051 to opm.
+// serve plays a registry pod. OLM's catalog pod runs its image (serveCatalogImage).
+// For operator-sdk's, it writes the catalog of the pod's ConfigMaps as its init
+// container would (gunzipped, one directory per ConfigMap), has opm validate it,
+// serves it, and forwards the pod's IP:50051 to opm.
 func (p *Player) serve(ctx context.Context, pod *corev1.Pod) (*served, error) {
 	if isCatalogPod(pod) {
 		return p.serveCatalogImage(ctx, pod)
