@@ -113,8 +113,8 @@ test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd pe
 	go test -tags nodes ./test/btcd/ ./test/fleet/ ./test/nodes/ -count=1 -timeout 15m
 
 .PHONY: test-olm
-test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
-	go test -tags olm ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
+test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm), and build the catalog image twice with the real opm (internal/publish).
+	go test -tags olm ./internal/publish/ ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
 
 .PHONY: test-run-bundle
 test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgrade and cleanup of the pushed images through the real OLM on a local control plane (test/olm).
