@@ -123,12 +123,12 @@ test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgra
 ##@ Local cluster
 
 .PHONY: bench
-bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED).
+bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE).
 	go run ./test/bench
 
 .PHONY: bench-smoke
 bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
-	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_CHECK=1 go run ./test/bench
+	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_HOSTILE=1 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: demo
 demo: local-cluster-binaries btcd ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine; Ctrl-C stops it all.

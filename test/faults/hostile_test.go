@@ -5,9 +5,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -21,7 +18,6 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
-	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
@@ -46,20 +42,10 @@ func TestHostileTenants(t *testing.T) {
 	g := NewWithT(t)
 	r := startReplica(t, "hostile")
 	hostile := map[string]func(*testing.T, *bitcoinv1alpha1.BitcoinNetwork){
-		"huge": func(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) { startFleet(t, n, listenOnPod(hugeHandler())) },
-		"reset": func(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) {
-			startFleet(t, n, resetter)
-		},
+		"huge":  func(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) { startFleet(t, n, fleet.HugeAnswers(hugeAnswer)) },
+		"reset": func(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) { startFleet(t, n, fleet.ResetConnections) },
 		"slow": func(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork) {
-			world := &bitcointest.Network{}
-			doubles := fleet.Doubles(world)
-			startFleet(t, n, func(ctx context.Context, pod fleet.Pod, creds fleet.Credentials) (*bitcointest.Node, error) {
-				d, err := doubles(ctx, pod, creds)
-				if err == nil {
-					d.SetLatency(slowAnswer)
-				}
-				return d, err
-			})
+			startFleet(t, n, fleet.SlowDoubles(&bitcointest.Network{}, slowAnswer))
 		},
 	}
 	var networks []*bitcoinv1alpha1.BitcoinNetwork
@@ -110,66 +96,6 @@ func events(g Gomega, reason string) string {
 		"-o", "custom-columns=MESSAGE:.message", "--no-headers").Output()
 	g.Expect(err).NotTo(HaveOccurred())
 	return string(out)
-}
-
-// server is a hostile pod's RPC port.
-type server struct{ ln net.Listener }
-
-func (s *server) Stop() { _ = s.ln.Close() }
-
-func listenRPC(pod fleet.Pod) (net.Listener, error) {
-	return net.Listen("tcp", netip.AddrPortFrom(pod.IP, btcd.RPCPort).String())
-}
-
-// listenOnPod serves h on the pod's RPC port.
-func listenOnPod(h http.Handler) fleet.Factory[*server] {
-	return func(_ context.Context, pod fleet.Pod, _ fleet.Credentials) (*server, error) {
-		ln, err := listenRPC(pod)
-		if err != nil {
-			return nil, err
-		}
-		go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln) }()
-		return &server{ln}, nil
-	}
-}
-
-// hugeHandler answers any call with hugeAnswer bytes of valid JSON: a result of
-// peers without end, written as the operator reads.
-func hugeHandler() http.Handler {
-	peer := []byte(`{"id":1,"addr":"127.0.0.1:18444","inbound":false,"subver":"/` + strings.Repeat("x", 200) + `/"},`)
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(hugeAnswer))
-		written, _ := w.Write([]byte(`{"result":[`))
-		for written+len(peer) < hugeAnswer-64 {
-			n, err := w.Write(peer)
-			if err != nil {
-				return
-			}
-			written += n
-		}
-		tail := `{}],"error":null,"id":1}`
-		_, _ = w.Write([]byte(tail + strings.Repeat(" ", hugeAnswer-written-len(tail))))
-	})
-}
-
-// resetter accepts every connection on the pod's RPC port and resets it at once.
-func resetter(_ context.Context, pod fleet.Pod, _ fleet.Credentials) (*server, error) {
-	ln, err := listenRPC(pod)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*net.TCPConn).SetLinger(0) // close sends RST
-			_ = c.Close()
-		}
-	}()
-	return &server{ln}, nil
 }
 
 // peakRSS reads the operator process's peak resident memory (VmHWM).
