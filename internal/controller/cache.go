@@ -61,7 +61,9 @@ func CacheOptions(watchNamespace string) cache.Options {
 }
 
 // slimPod drops from a cached pod what the operator never reads: managedFields, the
-// spec, and all of the status but the IP, the conditions and the restart counts.
+// spec, and all of the status but the IP, the conditions (their transition times tell
+// since when a pod is not ready), the restart counts and the reasons containers wait
+// for (a stuck rollout).
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -71,7 +73,11 @@ func slimPod(obj any) (any, error) {
 	pod.Spec = corev1.PodSpec{}
 	var containers []corev1.ContainerStatus
 	for _, c := range pod.Status.ContainerStatuses {
-		containers = append(containers, corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount})
+		slim := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount}
+		if w := c.State.Waiting; w != nil {
+			slim.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		containers = append(containers, slim)
 	}
 	pod.Status = corev1.PodStatus{PodIP: pod.Status.PodIP, Conditions: pod.Status.Conditions, ContainerStatuses: containers}
 	return pod, nil
