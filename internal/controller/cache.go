@@ -61,16 +61,15 @@ func CacheOptions(watchNamespace string) cache.Options {
 }
 
 // slimPod drops from a cached pod what the operator never reads: managedFields, the
-// spec, and all of the status but the IP, the conditions (their transition times tell
-// since when a pod is not ready), the restart counts and the reasons containers wait
-// for (a stuck rollout).
+// spec but its Node's name, and all of the status but the IP, the conditions, and
+// each container's restart count and waiting reason.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
 	pod.ManagedFields = nil
-	pod.Spec = corev1.PodSpec{}
+	pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
 	var containers []corev1.ContainerStatus
 	for _, c := range pod.Status.ContainerStatuses {
 		slim := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount}
