@@ -45,6 +45,7 @@ type flags struct {
 	qps                    float64
 	burst, concurrency     int
 	peerPeriod             time.Duration
+	stuckAfter             time.Duration
 	rpcAllowIP             string
 	operatorNamespace      string
 	operatorPodLabels      string
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 400, "Requests to the Kubernetes API in a burst.")
 	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 16, "Networks each reconciler works on at once.")
 	flag.DurationVar(&f.peerPeriod, "peer-period", 30*time.Second, "How often the nodes of a settled network are asked for their peers and chain.")
+	flag.DurationVar(&f.stuckAfter, "rollout-stuck-after", controller.DefaultStuckAfter, "How long a node's pod may wait in ImagePullBackOff, ErrImagePull or CrashLoopBackOff before its network is Degraded (RolloutStuck).")
 	flag.StringVar(&f.rpcAllowIP, "rpc-allow-ip", "", "The nodes' -rpcallowip, e.g. the pod network's CIDR; empty: the chart's default, any source, narrowed by the NetworkPolicy.")
 	flag.StringVar(&f.operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace, whose pods the nodes' NetworkPolicy admits to RPC; empty: any namespace.")
 	flag.StringVar(&f.defaultImage, "default-image", os.Getenv(bitcoinv1alpha1.RelatedImageEnvVar), "The Bitcoin Core image of networks created without spec.image; empty: "+bitcoinv1alpha1.DefaultImage+". Defaults to $"+bitcoinv1alpha1.RelatedImageEnvVar+".")
@@ -143,6 +145,7 @@ func run(f flags) error {
 	opts := controller.Options{
 		MaxConcurrentReconciles: f.concurrency,
 		PeerPeriod:              f.peerPeriod,
+		StuckAfter:              f.stuckAfter,
 		RPCAllowIP:              f.rpcAllowIP,
 		DefaultImage:            f.defaultImage,
 		OperatorNamespace:       f.operatorNamespace,

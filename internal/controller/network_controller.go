@@ -216,12 +216,15 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	observed := network.Generation
 	var degraded metav1.Condition
 	authFailure := r.Observations.authFailure(network)
+	rolloutStuck := r.Observations.rolloutStuck(network)
 	switch {
 	case applyErr != nil:
 		observed = network.Status.ObservedGeneration
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", userMessage(applyErr))
 	case credsProblem != nil:
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, credsProblem.reason, credsProblem.message)
+	case rolloutStuck != "":
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "RolloutStuck", rolloutStuck)
 	case authFailure != "":
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "RPCAuthenticationFailed", authFailure)
 	default:
@@ -261,6 +264,7 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 		// only, and map a Secret to the networks whose credentials it holds.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(networksOfSecret(r.Client))).
 		WatchesRawSource(observed(r.Observations.auth)).
+		WatchesRawSource(observed(r.Observations.rollout)).
 		Complete(r)
 }
 

@@ -55,7 +55,9 @@ func (b *bench) hostile(ctx context.Context, perKind int) (HostileResult, error)
 	kinds := map[string]func(n string) error{
 		"huge":  func(n string) error { return startFleet(ctx, b, n, fleet.HugeAnswers(hugeAnswer)) },
 		"reset": func(n string) error { return startFleet(ctx, b, n, fleet.ResetConnections) },
-		"slow":  func(n string) error { return startFleet(ctx, b, n, fleet.SlowDoubles(&bitcointest.Network{}, slowAnswer)) },
+		"slow": func(n string) error {
+			return startFleet(ctx, b, n, fleet.SlowDoubles(&bitcointest.Network{}, slowAnswer))
+		},
 	}
 	var names []string
 	for kind, start := range kinds {

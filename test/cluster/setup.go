@@ -11,12 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"sigs.k8s.io/kwok/kustomize/stage/node/fast"
-	heartbeat "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
-	podfast "sigs.k8s.io/kwok/kustomize/stage/pod/fast"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,66 +90,3 @@ func auditPolicy(users []string) []byte {
 	data, _ := yaml.Marshal(policy)
 	return data
 }
-
-// writeStages writes kwok's stages: Nodes turn Ready and keep their leases, pods turn
-// Running and Ready (after delay) and go when deleted.
-func writeStages(dir string, podReadyDelay time.Duration) (string, error) {
-	podReady := podfast.DefaultPodReady
-	if podReadyDelay > 0 {
-		var stage map[string]any
-		if err := yaml.Unmarshal([]byte(podReady), &stage); err != nil {
-			return "", err
-		}
-		stage["spec"].(map[string]any)["delay"] = map[string]any{"durationMilliseconds": podReadyDelay.Milliseconds()}
-		data, err := yaml.Marshal(stage)
-		if err != nil {
-			return "", err
-		}
-		podReady = string(data)
-	}
-	docs := []string{fast.DefaultNodeInit, heartbeat.DefaultNodeHeartbeatWithLease, podReady, podReadyAgain,
-		podfast.DefaultPodComplete, podfast.DefaultPodDelete}
-	path := filepath.Join(dir, "kwok-stages.yaml")
-	return path, os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o644)
-}
-
-// podReadyAgain plays the kubelet reporting its pods again once its Node is back: the
-// node lifecycle controller marks a pod not ready (Ready False, its containers still
-// ready) when the Node's Lease goes unrenewed, as it does for every Node while the API
-// server is away, and a kubelet then reports the truth; kwok's own stages never
-// revisit a running pod.
-const podReadyAgain = `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-ready-again
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'In'
-      values: ['False']
-    - key: '.status.conditions.[] | select( .type == "ContainersReady" ) | .status'
-      operator: 'In'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: ContainersReady
-`
