@@ -8,6 +8,8 @@ import (
 // Error codes from Bitcoin Core's src/rpc/protocol.h.
 const (
 	CodeMiscError        = -1  // RPC_MISC_ERROR, also a wrong argument count
+	CodeInvalidAddress   = -5  // RPC_INVALID_ADDRESS_OR_KEY
+	CodeInvalidParameter = -8  // RPC_INVALID_PARAMETER, e.g. a block height out of range
 	CodeNodeAlreadyAdded = -23 // RPC_CLIENT_NODE_ALREADY_ADDED
 	CodeNodeNotAdded     = -24 // RPC_CLIENT_NODE_NOT_ADDED
 	CodeInWarmup         = -28 // RPC_IN_WARMUP, while bitcoind is starting

@@ -125,3 +125,31 @@ func (c *Client) GetBlockchainInfo(ctx context.Context) (BlockchainInfo, error) 
 	}
 	return info, nil
 }
+
+// GenerateToAddress mines blocks to address at once (regtest) and returns their
+// hashes. Bitcoin Core needs no wallet for it.
+func (c *Client) GenerateToAddress(ctx context.Context, blocks int, address string) ([]string, error) {
+	var hashes []string
+	if err := c.call(ctx, "generatetoaddress", []any{blocks, address}, &hashes); err != nil {
+		return nil, err
+	}
+	return hashes, nil
+}
+
+// GetBlockHash returns the hash of the block at height on the best chain.
+func (c *Client) GetBlockHash(ctx context.Context, height int64) (string, error) {
+	var hash string
+	if err := c.call(ctx, "getblockhash", []any{height}, &hash); err != nil {
+		return "", err
+	}
+	return hash, nil
+}
+
+// GetBestBlockHash returns the hash of the best chain's tip.
+func (c *Client) GetBestBlockHash(ctx context.Context) (string, error) {
+	var hash string
+	if err := c.call(ctx, "getbestblockhash", []any{}, &hash); err != nil {
+		return "", err
+	}
+	return hash, nil
+}
