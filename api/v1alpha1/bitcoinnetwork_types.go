@@ -302,7 +302,7 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +operator-sdk:csv:customresourcedefinitions:displayName="Bitcoin Network",resources={{StatefulSet,v1,"<name>-sts"},{Service,v1,"<name>-svc"},{NetworkPolicy,v1,"<name>-netpol"},{Pod,v1,"<name>-sts-<ordinal>"},{Secret,v1,"status.secretName"}}
+// +operator-sdk:csv:customresourcedefinitions:displayName="Bitcoin Network",resources={{StatefulSet,v1,"<name>-sts"},{Service,v1,"<name>-svc"},{NetworkPolicy,v1,"<name>-netpol"},{Pod,v1,"<name>-sts-<ordinal>"},{Secret,v1,"status.secretName"},{Secret,v1,"<name>-mining-key"}}
 // +kubebuilder:subresource:scale:specpath=.spec.nodes,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=btcnet,categories=bitcoin
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.spec.nodes`
