@@ -106,7 +106,7 @@ type BitcoinNetworkSpec struct {
 	// Mining is what the operator mines: up to a height, every interval, by which nodes,
 	// to which address. Regtest only. Unset, the operator mines nothing.
 	// +optional
-	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Mining"
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Mining",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
 	Mining *BitcoinNetworkMining `json:"mining,omitempty"`
 
 	// Partitions split the network into groups of node ordinals, e.g. [[0, 1], [2, 3]]:
