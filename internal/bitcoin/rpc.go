@@ -153,3 +153,23 @@ func (c *Client) GetBestBlockHash(ctx context.Context) (string, error) {
 	}
 	return hash, nil
 }
+
+// ChainTip is an entry of getchaintips.
+type ChainTip struct {
+	Height int64  `json:"height"`
+	Hash   string `json:"hash"`
+	// BranchLen is the number of blocks from the fork point with the active chain to
+	// this tip; 0 for the active tip.
+	BranchLen int64  `json:"branchlen"`
+	Status    string `json:"status"`
+}
+
+// GetChainTips lists the tips of the chains the node knows: the active one and the
+// forks it left or never took.
+func (c *Client) GetChainTips(ctx context.Context) ([]ChainTip, error) {
+	var tips []ChainTip
+	if err := c.call(ctx, "getchaintips", []any{}, &tips); err != nil {
+		return nil, err
+	}
+	return tips, nil
+}

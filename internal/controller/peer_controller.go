@@ -101,6 +101,7 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
 		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
+		r.reportReorgs(ctx, network, round.ready, round.answers)
 		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links)
 		round.mined = r.mine(ctx, network, round, state.links, &state.mining)
 		round.retryAt = earliestRetry(state.links)
@@ -183,14 +184,15 @@ func (r *PeerReconciler) readyNodes(ctx context.Context, network *bitcoinv1alpha
 		client.MatchingFields{indexPodNetwork: network.Name}); err != nil {
 		return nil, fmt.Errorf("failed to list the network's pods: %w", err)
 	}
-	uids := map[string]types.UID{}
-	for _, p := range pods.Items {
-		uids[p.Name] = p.UID
+	byName := map[string]*corev1.Pod{}
+	for i := range pods.Items {
+		byName[pods.Items[i].Name] = &pods.Items[i]
 	}
 	var ready []readyNode
 	for _, n := range observeNodes(network, sts, pods.Items).Nodes {
 		if n.Ready && n.IP != "" {
-			ready = append(ready, readyNode{BitcoinNetworkNode: n, pod: uids[n.NodeName],
+			pod := byName[n.NodeName]
+			ready = append(ready, readyNode{BitcoinNetworkNode: n, pod: pod.UID, restarts: restarts(pod),
 				rpc: hostPort(n.IP, ports.RPC), p2p: hostPort(n.IP, ports.P2P)})
 		}
 	}
@@ -206,7 +208,7 @@ func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready 
 	for _, n := range ready {
 		switch a := answers[n.Ordinal]; {
 		case a.err == nil:
-			observed[n.Ordinal] = nodeObservation{Peers: int32(len(a.peers)), Blocks: a.chain.Blocks}
+			observed[n.Ordinal] = r.observation(network, n.Ordinal, a)
 		case errors.Is(a.err, bitcoin.ErrUnauthorized):
 			refused = append(refused, n.NodeName)
 		}

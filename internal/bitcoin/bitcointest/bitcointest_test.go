@@ -348,6 +348,10 @@ func TestReorgWhenSidesMeet(t *testing.T) {
 	g.Expect(b.BestChain()).To(HaveLen(6))
 	g.Expect(b.BestChain()[2]).To(Equal(shared[1]), "the fork point stays")
 	g.Expect(b.BestChain()).NotTo(ContainElement(replaced[0]))
+	g.Expect(client(t, b).GetChainTips(ctx)).To(Equal([]bitcoin.ChainTip{
+		{Height: 5, Hash: a.BestChain()[5], BranchLen: 0, Status: "active"},
+		{Height: 3, Hash: replaced[0], BranchLen: 1, Status: "valid-fork"},
+	}), "b knows the tip it left, one block off the fork point")
 
 	// Equal chains never reorg: each keeps the one it saw first.
 	c, d := start(t, &network, "127.251.11.3"), start(t, &network, "127.251.11.4")

@@ -54,10 +54,15 @@ func (nw *Network) relay() {
 	}
 }
 
-// adopt moves n to peer's chain if it has more blocks, and tells whether it did.
+// adopt moves n to peer's chain if it has more blocks, and tells whether it did. The
+// chain it leaves stays known to it as a fork when its tip is not on the new one, as
+// Core keeps the blocks of a chain it reorganized away from (getchaintips).
 func adopt(n, peer *Node) bool {
 	if len(peer.chain) <= len(n.chain) {
 		return false
+	}
+	if !slices.Contains(peer.chain, n.tip()) {
+		n.forks = append(n.forks, n.chain)
 	}
 	n.chain = slices.Clone(peer.chain)
 	return true
@@ -129,4 +134,28 @@ func (n *Node) getbestblockhash(params []json.RawMessage) (any, *rpcError) {
 		return nil, err
 	}
 	return n.tip(), nil
+}
+
+type chainTip struct {
+	Height    int    `json:"height"`
+	Hash      string `json:"hash"`
+	BranchLen int    `json:"branchlen"`
+	Status    string `json:"status"`
+}
+
+// getchaintips follows getchaintips in src/rpc/blockchain.cpp: the active tip, and the
+// tip of each known chain off it, with the length of its branch from the fork point.
+// The double's forks were all fully validated once, so they are "valid-fork".
+func (n *Node) getchaintips(params []json.RawMessage) (any, *rpcError) {
+	if err := arity(params, 0, 0, "getchaintips"); err != nil {
+		return nil, err
+	}
+	tips := []chainTip{{Height: n.height(), Hash: n.tip(), BranchLen: 0, Status: "active"}}
+	for _, fork := range n.forks {
+		branch := len(fork) - 1 - commonHeight(fork, n.chain)
+		if branch > 0 {
+			tips = append(tips, chainTip{Height: len(fork) - 1, Hash: fork[len(fork)-1], BranchLen: branch, Status: "valid-fork"})
+		}
+	}
+	return tips, nil
 }

@@ -28,7 +28,9 @@ type Node struct {
 	added      []string
 	nextPeerID int
 	// chain is the node's best chain, genesis first.
-	chain   []string
+	chain []string
+	// forks are chains the node left for a longer one: its stale tips.
+	forks   [][]string
 	calls   map[string]int
 	latency time.Duration
 }
@@ -161,6 +163,9 @@ func (n *Node) SetChain(height int, hash string) {
 	}
 	if height > 0 {
 		chain = append(chain, hash)
+	}
+	if !slices.Contains(chain, n.tip()) {
+		n.forks = append(n.forks, n.chain)
 	}
 	n.chain = chain
 }

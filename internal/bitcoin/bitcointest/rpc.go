@@ -58,6 +58,7 @@ var methods = map[string]method{
 	"generatetoaddress": (*Node).generatetoaddress,
 	"getblockhash":      (*Node).getblockhash,
 	"getbestblockhash":  (*Node).getbestblockhash,
+	"getchaintips":      (*Node).getchaintips,
 }
 
 // ServeHTTP answers as HTTPReq_JSONRPC in Bitcoin Core's src/httprpc.cpp:
