@@ -173,3 +173,30 @@ func (c *Client) GetChainTips(ctx context.Context) ([]ChainTip, error) {
 	}
 	return tips, nil
 }
+
+// Ban is an entry of listbanned.
+type Ban struct {
+	// Address is a subnet: "<ip>/32" for one IPv4 address.
+	Address       string `json:"address"`
+	TimeRemaining int64  `json:"time_remaining"`
+}
+
+// SetBan bans an IP for seconds (bitcoind refuses its connections and closes those
+// open) or, with remove, lifts the ban. Banning an address already banned and
+// lifting a ban that is not there fail (-23, -30): Core has no renewal, so renew by
+// removing first.
+func (c *Client) SetBan(ctx context.Context, ip string, remove bool, seconds int64) error {
+	if remove {
+		return c.call(ctx, "setban", []any{ip, "remove"}, nil)
+	}
+	return c.call(ctx, "setban", []any{ip, "add", seconds}, nil)
+}
+
+// ListBanned lists the bans in force.
+func (c *Client) ListBanned(ctx context.Context) ([]Ban, error) {
+	var bans []Ban
+	if err := c.call(ctx, "listbanned", []any{}, &bans); err != nil {
+		return nil, err
+	}
+	return bans, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -371,4 +372,34 @@ func TestConnected(t *testing.T) {
 	g.Expect(network.Connected()).To(BeFalse())
 	g.Expect(client(t, c).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
 	g.Expect(network.Connected()).To(BeTrue())
+}
+
+// Bans on both sides keep two nodes apart: the banned side's inbound connection is
+// refused, an open one is closed, and the ban ends or is lifted.
+func TestBans(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.251.12.1"), start(t, &network, "127.251.12.2")
+	ca, cb := client(t, a), client(t, b)
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeTrue())
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 60)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeFalse(), "setban add disconnects")
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 60)).To(MatchError(ContainSubstring("-23: Error: IP/Subnet already banned")))
+	bans, err := cb.ListBanned(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(bans).To(ConsistOf(And(HaveField("Address", "127.251.12.1/32"), HaveField("TimeRemaining", BeNumerically("~", 60, 1)))))
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeFalse(), "b refuses a's inbound connection")
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", true, 0)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeTrue(), "a's added entry connects again")
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", true, 0)).To(MatchError(ContainSubstring("-30: Error: Unban failed")))
+	g.Expect(cb.SetBan(ctx, "not-an-ip", false, 1)).To(MatchError(ContainSubstring("-30: Error: Invalid IP/Subnet")))
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 1)).To(Succeed())
+	g.Expect(b.Bans()).To(HaveLen(1))
+	g.Eventually(b.Bans, 3*time.Second, 50*time.Millisecond).Should(BeEmpty(), "a ban ends")
 }

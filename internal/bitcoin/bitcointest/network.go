@@ -1,7 +1,8 @@
 // Package bitcointest is an in-process test double of Bitcoin Core 28's RPC
 // server for the calls the operator makes: addnode, disconnectnode,
 // getaddednodeinfo, getpeerinfo, getnetworkinfo, getblockchaininfo,
-// generatetoaddress, getblockhash and getbestblockhash. Blocks are relayed
+// generatetoaddress, getblockhash, getbestblockhash, getchaintips, setban
+// and listbanned (bans.go). Blocks are relayed
 // between linked nodes and the longest chain wins, so doubles reorganize as
 // Core does when two sides that mined apart meet (chain.go).
 //
@@ -126,7 +127,7 @@ func (nw *Network) reconcile() {
 // own address, but drops the connection when it sees its own nonce.
 func (nw *Network) connect(n *Node, dest string, addnode bool) {
 	to := nw.target(dest)
-	if to == nil || to == n || nw.outbound(n, dest) != nil {
+	if to == nil || to == n || nw.outbound(n, dest) != nil || to.banned(n.p2p.Addr()) {
 		return
 	}
 	nw.ports++

@@ -30,7 +30,9 @@ type Node struct {
 	// chain is the node's best chain, genesis first.
 	chain []string
 	// forks are chains the node left for a longer one: its stale tips.
-	forks   [][]string
+	forks [][]string
+	// bans are the addresses the node refuses connections from, until when.
+	bans    map[netip.Addr]time.Time
 	calls   map[string]int
 	latency time.Duration
 }

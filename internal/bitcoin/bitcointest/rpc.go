@@ -59,6 +59,8 @@ var methods = map[string]method{
 	"getblockhash":      (*Node).getblockhash,
 	"getbestblockhash":  (*Node).getbestblockhash,
 	"getchaintips":      (*Node).getchaintips,
+	"setban":            (*Node).setban,
+	"listbanned":        (*Node).listbanned,
 }
 
 // ServeHTTP answers as HTTPReq_JSONRPC in Bitcoin Core's src/httprpc.cpp:
