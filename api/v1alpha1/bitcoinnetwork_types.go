@@ -258,8 +258,9 @@ type BitcoinNetworkStatus struct {
 	Mining *BitcoinNetworkMiningStatus `json:"mining,omitempty"`
 
 	// Conditions are the network's conditions: Available (every requested node is
-	// ready), Connected (the ready nodes form one P2P network), Synced (the ready nodes
-	// share one best block) and Degraded (something needs the user's attention; the
+	// ready), Connected (the ready nodes form one P2P network, one per group while
+	// partitioned), Synced (the ready nodes share one best block), Partitioned (the
+	// nodes are split as spec.partitions asks) and Degraded (something needs the user's attention; the
 	// message says what).
 	// +listType=map
 	// +listMapKey=type
@@ -292,6 +293,8 @@ const (
 	ConditionConnected = "Connected"
 	// ConditionSynced is True when every ready node reports the same best block.
 	ConditionSynced = "Synced"
+	// ConditionPartitioned is True while the nodes are split as spec.partitions asks.
+	ConditionPartitioned = "Partitioned"
 )
 
 // BitcoinNetwork is a network of Bitcoin Core nodes, one StatefulSet pod each.

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -94,7 +95,14 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	round := &peerRound{ready: ready, creds: creds, mining: plan, key: roundKey(ready, creds, plan)}
+	s := splitOf(network)
+	round := &peerRound{ready: ready, creds: creds, mining: plan, split: s, key: roundKey(ready, creds, plan, s)}
+	if !state.bansLeftKnown {
+		// A restarted operator does not know whether a split's bans remain: the
+		// status says whether the network was split.
+		state.bansLeft, state.bansLeftKnown = meta.FindStatusCondition(network.Status.Conditions, bitcoinv1alpha1.ConditionPartitioned) != nil &&
+			meta.FindStatusCondition(network.Status.Conditions, bitcoinv1alpha1.ConditionPartitioned).Reason != reasonNotRequested, true
+	}
 	due, wait := state.due(round.key, time.Now())
 	if !due {
 		return ctrl.Result{RequeueAfter: wait}, nil
@@ -102,7 +110,8 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
 		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
 		r.reportReorgs(ctx, network, round.ready, round.answers)
-		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links)
+		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split)
+		state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
 		round.mined = r.mine(ctx, network, round, state.links, &state.mining)
 		round.retryAt = earliestRetry(state.links)
 	})
@@ -113,9 +122,10 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // they changed, and schedules the next round.
 func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, ended *peerRound) error {
 	r.publish(network, ended.ready, ended.answers, ended.creds)
-	connected := connectedCondition(network, ended.ready, ended.answers)
-	synced := syncedCondition(network, ended.ready, ended.answers)
-	status := peerStatus{Mining: r.throttledMining(network, state, miningStatus(ended.mining, ended)), Conditions: []metav1.Condition{connected, synced}}
+	connected := connectedCondition(network, ended.ready, ended.answers, ended.split)
+	synced := syncedCondition(network, ended.ready, ended.answers, ended.split)
+	partitioned := partitionedCondition(network, ended.ready, ended.answers, ended.split)
+	status := peerStatus{Mining: r.throttledMining(network, state, miningStatus(ended.mining, ended)), Conditions: []metav1.Condition{connected, synced, partitioned}}
 	wrote, err := r.status.write(ctx, network, status)
 	if err != nil {
 		return err
@@ -123,7 +133,7 @@ func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.Bi
 	if wrote {
 		state.miningWrittenAt = time.Now()
 	}
-	state.scheduleNext(time.Now().Add(r.nextRound(ended, state, connected, synced)))
+	state.scheduleNext(time.Now().Add(r.nextRound(ended, state, connected, synced, partitioned)))
 	return nil
 }
 

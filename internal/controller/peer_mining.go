@@ -101,33 +101,58 @@ func (r *PeerReconciler) miningAddress(ctx context.Context, network *bitcoinv1al
 // miningAddressOf is the address of a generated key as last read.
 type miningAddressOf struct{ version, address string }
 
-// mine mines what the plan asks of the round, on a node that answered this round and
-// stands on the best chain seen: up to minHeight at once (a Mined event per batch),
-// then one block per interval, the listed nodes taking turns. It reads the heights
-// the round was told, so an operator restarted mid-way mines only what is missing.
+// mine mines what the plan asks of the round, in each group of the split (the whole
+// network without partitions), on a listed node of the group that answered this round
+// and stands on the group's best chain: up to minHeight at once (a Mined event per
+// batch), then one block per interval. Without partitions the listed nodes take turns
+// for the interval's blocks; with them each group's first listed node mines, and a
+// group with none does not. It reads the heights the round was told, so an operator
+// restarted mid-way mines only what is missing.
 func (r *PeerReconciler) mine(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, round *peerRound,
 	links map[types.UID]*rpcLink, state *miningState) *mined {
 	plan := round.mining
 	if plan == nil || plan.address == "" || len(plan.miners) == 0 {
 		return nil
 	}
-	best := bestHeight(round.ready, round.answers)
-	count, byInterval := 0, false
+	byInterval := plan.interval > 0 && time.Since(state.lastBlockAt) >= plan.interval
+	var last *mined
+	intervalMined := false
+	for _, group := range round.split.grouped(round.ready) {
+		done, interval := r.mineGroup(ctx, network, round, group, links, state, byInterval)
+		if done != nil {
+			last = done
+			intervalMined = intervalMined || interval
+		}
+	}
+	if intervalMined {
+		state.lastBlockAt, state.turn = time.Now(), state.turn+1
+	}
+	return last
+}
+
+// mineGroup mines what one group needs, and tells whether it was an interval's block.
+func (r *PeerReconciler) mineGroup(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, round *peerRound,
+	group []readyNode, links map[types.UID]*rpcLink, state *miningState, byInterval bool) (*mined, bool) {
+	plan := round.mining
+	best := bestHeight(group, round.answers)
+	count, turn := 0, 0
 	switch {
+	case best < 0:
+		return nil, false // no node of the group answered
 	case best < plan.minHeight:
 		count = int(min(plan.minHeight-best, maxBlocksPerCall))
-	case plan.interval > 0 && time.Since(state.lastBlockAt) >= plan.interval:
-		count, byInterval = 1, true
+		byInterval = false
+	case byInterval:
+		count = 1
+		if !round.split.requested() {
+			turn = state.turn
+		}
 	default:
-		return nil
+		return nil, false
 	}
-	turn := 0
-	if byInterval {
-		turn = state.turn
-	}
-	n, ok := minerOf(plan, round.ready, round.answers, best, turn)
+	n, ok := minerOf(plan, group, round.answers, best, turn)
 	if !ok {
-		return nil // no listed node is ready, or none has the best chain yet
+		return nil, false // no listed node is ready, or none has the best chain yet
 	}
 	link := links[n.pod]
 	var hashes []string
@@ -135,19 +160,17 @@ func (r *PeerReconciler) mine(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	r.rounds.call(ctx, func() { hashes, err = link.client.GenerateToAddress(ctx, count, plan.address) })
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil
+		return nil, false
 	case err != nil:
 		r.nodeFailed(ctx, network, n, link, fmt.Errorf("failed to mine: %w", err), round.creds)
-		return nil
+		return nil, false
 	}
 	done := &mined{ordinal: n.Ordinal, blocks: len(hashes), height: best + int64(len(hashes))}
-	if byInterval {
-		state.lastBlockAt, state.turn = time.Now(), state.turn+1
-		return done
+	if !byInterval {
+		log.FromContext(ctx).Info("Mined", "node", n.NodeName, "blocks", done.blocks, "height", done.height)
+		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Mined", "Mined %d blocks on node %d; height %d", done.blocks, n.Ordinal, done.height)
 	}
-	log.FromContext(ctx).Info("Mined", "node", n.NodeName, "blocks", done.blocks, "height", done.height)
-	r.Recorder.Eventf(network, corev1.EventTypeNormal, "Mined", "Mined %d blocks on node %d; height %d", done.blocks, n.Ordinal, done.height)
-	return done
+	return done, byInterval
 }
 
 // bestHeight is the highest chain the ready nodes reported this round.

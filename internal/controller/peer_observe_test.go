@@ -61,7 +61,7 @@ func TestNodeStatusAndReorgs(t *testing.T) {
 		}
 	}, timeout, interval).Should(Succeed())
 	p.waitRounds(2)
-	g.Expect(p.callsOf("getblockhash")).To(Equal(hashes+3))
+	g.Expect(p.callsOf("getblockhash")).To(Equal(hashes + 3))
 	g.Expect(p.callsOf("getchaintips")).To(Equal(tips))
 
 	testkit.By(t, "a node whose chain drops blocks it had reorganizes")

@@ -37,6 +37,7 @@ type peerRound struct {
 	creds *credentials
 	// mining is what spec.mining asks of the round; nil when the network does not mine.
 	mining *miningPlan
+	split  split
 	// key says what the round was started for: a round whose key differs from the
 	// network's now is out of date, and the next one starts at once.
 	key string
@@ -50,9 +51,9 @@ type peerRound struct {
 
 // roundKey is what a round depends on: the ready nodes' addresses, the credentials
 // and the mining plan.
-func roundKey(ready []readyNode, creds *credentials, mining *miningPlan) string {
+func roundKey(ready []readyNode, creds *credentials, mining *miningPlan, s split) string {
 	var b strings.Builder
-	b.WriteString(creds.secret + "/" + creds.version + " " + mining.String())
+	b.WriteString(creds.secret + "/" + creds.version + " " + mining.String() + " split " + s.String())
 	for _, n := range ready {
 		b.WriteString(" " + string(n.pod) + "@" + n.rpc)
 	}
@@ -71,6 +72,8 @@ type roundState struct {
 	nextAt   time.Time  // when the next round is due, unless the key changes
 	gone     bool       // the network is gone: the last round closes the links
 	mining   miningState
+	// bansLeft: a split's bans may remain on some node; rounds lift them after healing.
+	bansLeft, bansLeftKnown bool
 	// miningWrittenAt is when status.mining was last written: the height it shows is
 	// refreshed once a period, not with every block mined by interval.
 	miningWrittenAt time.Time
