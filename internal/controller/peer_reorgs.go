@@ -52,7 +52,7 @@ func (r *PeerReconciler) reportReorgs(ctx context.Context, network *bitcoinv1alp
 		if a.reorg == nil || a.skipped || a.err != nil {
 			continue
 		}
-		replaced := "blocks replaced"
+		replaced := "its old tip is no longer known to it"
 		if a.reorg.replaced > 0 {
 			replaced = fmt.Sprintf("%d blocks replaced", a.reorg.replaced)
 		}
