@@ -96,3 +96,34 @@ func TestPartitionsSplitMineAndHeal(t *testing.T) {
 	g.Expect(evs).To(ContainElement(fmt.Sprintf("Normal Reorganized: Node 0 switched from height 5 (%s..) to 7 (%s..): 5 blocks replaced", left[5][:8], longer[1][:8])))
 	g.Expect(evs).To(ContainElement(HavePrefix("Normal Reorganized: Node 1 switched from height 5")))
 }
+
+// A node down when the split is healed keeps its bans in banlist.json; once it
+// answers again, the operator lifts them.
+func TestHealingLiftsTheBansOfANodeThatWasDown(t *testing.T) {
+	g := NewWithT(t)
+	p := newPeerNet(t, "downheal", 2)
+	p.startNodes(0, 2)
+	p.expectWired(2)
+	setPartitions(t, p.network, `[[0], [1]]`)
+	g.Eventually(func(g Gomega) {
+		g.Expect(p.doubles[1].Bans()).To(ConsistOf(p.ip(0) + "/32"))
+		g.Expect(p.condition(g, bitcoinv1alpha1.ConditionPartitioned).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout, interval).Should(Succeed())
+
+	p.doubles[1].Stop()
+	setPartitions(t, p.network, `null`)
+	g.Eventually(func(g Gomega) {
+		g.Expect(p.doubles[0].Bans()).To(BeEmpty())
+		g.Expect(p.condition(g, bitcoinv1alpha1.ConditionPartitioned).Reason).To(Equal("NotRequested"))
+	}, timeout, interval).Should(Succeed())
+	g.Expect(p.doubles[1].Bans()).To(ConsistOf(p.ip(0)+"/32"), "down, it could not be told")
+
+	setbans := p.doubles[1].Calls("setban")
+	g.Expect(p.doubles[1].Restart()).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(p.doubles[1].Bans()).To(BeEmpty())
+		g.Expect(p.doubles[1].Calls("setban")).To(BeNumerically(">", setbans), "lifted, not left to expire")
+		g.Expect(p.world.Linked(p.doubles[0].P2PAddr(), p.doubles[1].P2PAddr())).To(BeTrue())
+	}, timeout, interval).Should(Succeed())
+	p.expectWired(2)
+}
