@@ -84,7 +84,7 @@ local-cluster-binaries: ## Provide every binary of the local control plane (buil
 # CI does (.ci/run).
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-faults test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, faults, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
 
 .PHONY: test-quick
 test-quick: verify-generated vet test-unit ## Check the generated files, vet, and run the unit, chart and envtest suites: minutes, not half an hour.
@@ -104,13 +104,17 @@ test-fuzz: ## Fuzz the RPC response decoding for FUZZTIME (its seed corpus runs 
 test-e2e: local-cluster-binaries ## Run the end-to-end suite on a local control plane (test/cluster).
 	go test -tags e2e ./test/e2e/ -count=1 -timeout 20m
 
+.PHONY: test-faults
+test-faults: local-cluster-binaries ## Run the fault suite on a local control plane: leader killed, API server outage and etcd restart, a lost Node, hostile tenants.
+	go test -tags faults ./test/faults/ -count=1 -timeout 15m -v
+
 .PHONY: test-nodes
 test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd per pod IP, wired by the operator on the local control plane.
 	go test -tags nodes ./test/btcd/ ./test/fleet/ ./test/nodes/ -count=1 -timeout 15m
 
 .PHONY: test-olm
-test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm).
-	go test -tags olm ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
+test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm), and build the catalog image twice with the real opm (internal/publish).
+	go test -tags olm ./internal/publish/ ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
 
 .PHONY: test-run-bundle
 test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgrade and cleanup of the pushed images through the real OLM on a local control plane (test/olm).
@@ -119,12 +123,12 @@ test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgra
 ##@ Local cluster
 
 .PHONY: bench
-bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED).
+bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE).
 	go run ./test/bench
 
 .PHONY: bench-smoke
 bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
-	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_CHECK=1 go run ./test/bench
+	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_HOSTILE=1 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: demo
 demo: local-cluster-binaries btcd ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine; Ctrl-C stops it all.

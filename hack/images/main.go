@@ -50,7 +50,7 @@ func main() {
 	switch {
 	case catalog != "":
 		var digest string
-		if digest, err = publish.CatalogTarball(ctx, o.OPM, catalog, tag, out); err == nil {
+		if digest, err = publish.CatalogTarball(o.OPM, catalog, tag, out); err == nil {
 			fmt.Printf("%s@%s in %s\n", tag, digest, out)
 		}
 	case push != "":

@@ -117,7 +117,9 @@ func (c *Client) post(ctx context.Context, method string, params []any, result a
 		return transportError(err)
 	}
 	defer resp.Body.Close()
-	return decodeResponse(resp.StatusCode, resp.Body, result)
+	body := budgeted(ctx, resp.Body)
+	defer body.release()
+	return decodeResponse(resp.StatusCode, body, result)
 }
 
 // transportError drops the *url.Error layer, whose text repeats the URL that

@@ -61,17 +61,22 @@ func CacheOptions(watchNamespace string) cache.Options {
 }
 
 // slimPod drops from a cached pod what the operator never reads: managedFields, the
-// spec, and all of the status but the IP, the conditions and the restart counts.
+// spec but its Node's name, and all of the status but the IP, the conditions, and
+// each container's restart count and waiting reason.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
 	pod.ManagedFields = nil
-	pod.Spec = corev1.PodSpec{}
+	pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
 	var containers []corev1.ContainerStatus
 	for _, c := range pod.Status.ContainerStatuses {
-		containers = append(containers, corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount})
+		slim := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount}
+		if w := c.State.Waiting; w != nil {
+			slim.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		containers = append(containers, slim)
 	}
 	pod.Status = corev1.PodStatus{PodIP: pod.Status.PodIP, Conditions: pod.Status.Conditions, ContainerStatuses: containers}
 	return pod, nil

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -33,4 +34,20 @@ func TestSlimPodKeepsWhatTheStatusReconcilerReads(t *testing.T) {
 	g.Expect(slim.Labels).To(Equal(map[string]string{"app": "x"}))
 	after := observeNodes(&bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Namespace: "ns"}}, testStatefulSet(), []corev1.Pod{*slim})
 	g.Expect(after.Nodes).To(Equal(before.Nodes))
+}
+
+func TestSlimPodKeepsTheWaitingReason(t *testing.T) {
+	g := NewWithT(t)
+	sts := testStatefulSet()
+	since := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+	pod := waiting(sts, 0, "ImagePullBackOff", since)
+	pod.Status.ContainerStatuses[0].State.Waiting.Message = `Back-off pulling image "bitcoin/bitcoin:broken"`
+
+	obj, err := slimPod(pod.DeepCopy())
+	g.Expect(err).NotTo(HaveOccurred())
+	slim := obj.(*corev1.Pod)
+	g.Expect(slim.Status.ContainerStatuses[0].State.Waiting).To(Equal(&corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}))
+	stuck, _ := stuckPods(sts, []corev1.Pod{*slim}, since.Add(time.Hour), time.Minute)
+	g.Expect(stuck).To(HaveLen(1))
+	g.Expect(stuck[0].Since).To(Equal(since))
 }

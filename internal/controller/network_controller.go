@@ -223,12 +223,15 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	observed := network.Generation
 	var degraded metav1.Condition
 	authFailure := r.Observations.authFailure(network)
+	rolloutStuck := r.Observations.rolloutStuck(network)
 	switch {
 	case applyErr != nil:
 		observed = network.Status.ObservedGeneration
-		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", applyErr.Error())
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", userMessage(applyErr))
 	case credsProblem != nil:
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, credsProblem.reason, credsProblem.message)
+	case rolloutStuck != "":
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "RolloutStuck", rolloutStuck)
 	case authFailure != "":
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "RPCAuthenticationFailed", authFailure)
 	default:
@@ -268,6 +271,7 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 		// only, and map a Secret to the networks whose credentials it holds.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(networksOfSecret(r.Client))).
 		WatchesRawSource(observed(r.Observations.auth)).
+		WatchesRawSource(observed(r.Observations.rollout)).
 		Complete(r)
 }
 
@@ -277,6 +281,19 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 func needsUser(err error) bool {
 	return errors.Is(err, reconcile.TerminalError(nil)) || apierrors.IsInvalid(err) ||
 		apierrors.IsForbidden(err) || apierrors.IsRequestEntityTooLargeError(err)
+}
+
+// userMessage is what the user reads of an error that needs them: without
+// controller-runtime's "terminal error: " prefix, which says how the reconcile ends,
+// not what to fix.
+func userMessage(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		inner := errors.Unwrap(e)
+		if errors.Is(e, reconcile.TerminalError(nil)) && inner != nil && !errors.Is(inner, reconcile.TerminalError(nil)) {
+			return strings.Replace(err.Error(), e.Error(), inner.Error(), 1)
+		}
+	}
+	return err.Error()
 }
 
 func keyOf(network *bitcoinv1alpha1.BitcoinNetwork, name string) types.NamespacedName {

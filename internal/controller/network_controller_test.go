@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
@@ -216,4 +219,11 @@ func countLeftAlone(n *bitcoinv1alpha1.BitcoinNetwork) int {
 		}
 	}
 	return count
+}
+
+func TestUserMessageDropsTheTerminalPrefix(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(userMessage(reconcile.TerminalError(errors.New("spec.storage: must be positive")))).To(Equal("spec.storage: must be positive"))
+	g.Expect(userMessage(fmt.Errorf("render: %w", reconcile.TerminalError(errors.New("bad"))))).To(Equal("render: bad"))
+	g.Expect(userMessage(errors.New("StatefulSet is invalid"))).To(Equal("StatefulSet is invalid"))
 }

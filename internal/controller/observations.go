@@ -15,18 +15,21 @@ import (
 // own the status fields it shows up in: each node's peers and blocks to the status
 // reconciler (which owns status.nodes whole, so that no node entry is ever split
 // between two field managers), and failed authentication to the network reconciler
-// (which owns Degraded). Each change wakes the reconciler concerned through a channel
+// (which owns Degraded). The status reconciler adds what it sees in the pods: a
+// rollout that is stuck, for Degraded too. Each change wakes the reconciler concerned through a channel
 // source instead of waiting for a resync.
 type observations struct {
 	networks networkMemory[networkObservation]
-	// nodes and auth wake the status and the network reconciler.
-	nodes, auth chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]
+	// nodes wakes the status reconciler; auth and rollout the network reconciler.
+	nodes, auth, rollout chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]
 }
 
 type networkObservation struct {
 	nodes map[int32]nodeObservation // by ordinal
 	// authFailure is a message for Degraded when the nodes refuse the credentials.
 	authFailure string
+	// rolloutStuck is a message for Degraded when a pod is stuck in the rollout.
+	rolloutStuck string
 }
 
 // nodeObservation is what a node last answered.
@@ -41,8 +44,9 @@ type nodeObservation struct {
 func newObservations() *observations {
 	// Buffered so that the peer reconciler never waits for another controller's queue.
 	return &observations{
-		nodes: make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
-		auth:  make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		nodes:   make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		auth:    make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
+		rollout: make(chan event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork], 1024),
 	}
 }
 
@@ -77,6 +81,26 @@ func (o *observations) setAuthFailure(network *bitcoinv1alpha1.BitcoinNetwork, m
 	if changed {
 		o.auth <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
 	}
+}
+
+// setRolloutStuck records the message of a stuck rollout (empty: none), and wakes the
+// network reconciler if that changed.
+func (o *observations) setRolloutStuck(network *bitcoinv1alpha1.BitcoinNetwork, message string) {
+	changed := false
+	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
+		changed = obs.rolloutStuck != message
+		obs.rolloutStuck = message
+		return obs
+	})
+	if changed {
+		o.rollout <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
+	}
+}
+
+// rolloutStuck returns the message for a network whose rollout is stuck.
+func (o *observations) rolloutStuck(network *bitcoinv1alpha1.BitcoinNetwork) string {
+	obs, _ := o.networks.load(network)
+	return obs.rolloutStuck
 }
 
 // node returns what a node last answered, if it ever did.

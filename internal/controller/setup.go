@@ -30,6 +30,11 @@ type Options struct {
 	// DefaultImage is the Bitcoin Core image of networks created without spec.image;
 	// empty means bitcoinv1alpha1.DefaultImage.
 	DefaultImage string
+	// StuckAfter is how long a pod may wait in ImagePullBackOff, ErrImagePull or
+	// CrashLoopBackOff before its network is Degraded with RolloutStuck; 0 means
+	// DefaultStuckAfter. RepairPeriod is the least time between two stuck pods
+	// deleted in one network; 0 means DefaultRepairPeriod.
+	StuckAfter, RepairPeriod time.Duration
 	// Upgradeable, when OLM runs the operator, is its OperatorCondition's Upgradeable
 	// condition, kept by the UpgradeableReconciler; nil otherwise.
 	Upgradeable conditions.Condition
@@ -63,8 +68,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
-	status := &StatusReconciler{Client: mgr.GetClient(), Observations: observations,
-		status: newStatusWriter(mgr.GetClient(), nodeStatusOwner)}
+	status := &StatusReconciler{
+		Client:       mgr.GetClient(),
+		Recorder:     recorder,
+		Observations: observations,
+		StuckAfter:   cmp.Or(opts.StuckAfter, DefaultStuckAfter),
+		RepairPeriod: cmp.Or(opts.RepairPeriod, DefaultRepairPeriod),
+		status:       newStatusWriter(mgr.GetClient(), nodeStatusOwner),
+		now:          time.Now,
+	}
 	if err := status.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}

@@ -21,8 +21,14 @@ import (
 // it an IP and a Ready condition as a kubelet would.
 func createPod(t *testing.T, sts *appsv1.StatefulSet, ordinal int, ip string, ready bool) *corev1.Pod {
 	t.Helper()
-	g := NewWithT(t)
-	ctx := context.Background()
+	pod := podOf(sts, ordinal)
+	NewWithT(t).Expect(k8s.Create(context.Background(), pod)).To(Succeed())
+	setPodStatus(t, pod, ip, ready)
+	return pod
+}
+
+// podOf is pod <sts>-<ordinal> as the StatefulSet controller would create it.
+func podOf(sts *appsv1.StatefulSet, ordinal int) *corev1.Pod {
 	name := fmt.Sprintf("%s-%d", sts.Name, ordinal)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -40,8 +46,6 @@ func createPod(t *testing.T, sts *appsv1.StatefulSet, ordinal int, ip string, re
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-" + name},
 	}})
-	g.Expect(k8s.Create(ctx, pod)).To(Succeed())
-	setPodStatus(t, pod, ip, ready)
 	return pod
 }
 

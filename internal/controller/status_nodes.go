@@ -29,6 +29,7 @@ type nodeStatus struct {
 // StatefulSet controls count.
 func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulSet, pods []corev1.Pod) nodeStatus {
 	s := nodeStatus{Nodes: []bitcoinv1alpha1.BitcoinNetworkNode{}}
+	trouble := map[int32]string{}
 	if sts != nil {
 		if sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector); err == nil {
 			s.Selector = sel.String()
@@ -36,6 +37,9 @@ func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulS
 		for i := range pods {
 			if node, ok := observeNode(network, sts, &pods[i]); ok {
 				s.Nodes = append(s.Nodes, node)
+				if why := podTrouble(&pods[i]); !node.Ready && why != "" {
+					trouble[node.Ordinal] = why
+				}
 			}
 		}
 	}
@@ -46,7 +50,7 @@ func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulS
 			s.ReadyNodes++
 		}
 	}
-	s.Conditions = []metav1.Condition{available(network, s.Nodes)}
+	s.Conditions = []metav1.Condition{available(network, s.Nodes, trouble)}
 	return s
 }
 
@@ -82,10 +86,46 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
+// podTrouble says why a pod that is not ready will not turn ready by itself: its Node
+// stopped reporting (the node lifecycle controller marked the pod not ready, while its
+// containers were last seen ready), or its container waits for a reason other than
+// starting. A pod on its usual way up has no trouble, so that a network coming up
+// writes no more status than before.
+func podTrouble(pod *corev1.Pod) string {
+	if pod.DeletionTimestamp != nil {
+		return ""
+	}
+	ready, containersReady := podCondition(pod, corev1.PodReady), podCondition(pod, corev1.ContainersReady)
+	if ready == corev1.ConditionFalse && containersReady == corev1.ConditionTrue {
+		return fmt.Sprintf("its Node %s stopped reporting", pod.Spec.NodeName)
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if w := c.State.Waiting; w != nil && !startingReasons[w.Reason] {
+			return "container " + c.Name + " waiting: " + w.Reason
+		}
+	}
+	return ""
+}
+
+// startingReasons are the waiting reasons of a container on its usual way up.
+var startingReasons = map[string]bool{"": true, "ContainerCreating": true, "PodInitializing": true}
+
+func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
+}
+
+// maxTroubleShown bounds how many nodes' trouble the Available condition spells out.
+const maxTroubleShown = 5
+
 // available is True when every node the spec asks for is ready; so also for a network
 // of 0 nodes. Nodes beyond spec.nodes, on their way out while the network scales down,
-// do not count.
-func available(network *bitcoinv1alpha1.BitcoinNetwork, nodes []bitcoinv1alpha1.BitcoinNetworkNode) metav1.Condition {
+// do not count. When False, the message names the nodes in trouble and why.
+func available(network *bitcoinv1alpha1.BitcoinNetwork, nodes []bitcoinv1alpha1.BitcoinNetworkNode, trouble map[int32]string) metav1.Condition {
 	want := network.Spec.Nodes
 	var ready int32
 	for _, n := range nodes {
@@ -93,12 +133,23 @@ func available(network *bitcoinv1alpha1.BitcoinNetwork, nodes []bitcoinv1alpha1.
 			ready++
 		}
 	}
+	msg := fmt.Sprintf("%d of %d nodes are ready", ready, want)
 	if ready == want {
-		return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionTrue, "NodesReady",
-			fmt.Sprintf("%d of %d nodes are ready", ready, want))
+		return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionTrue, "NodesReady", msg)
 	}
-	return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionFalse, "NodesNotReady",
-		fmt.Sprintf("%d of %d nodes are ready", ready, want))
+	var troubled []string
+	for _, n := range nodes {
+		if why, ok := trouble[n.Ordinal]; ok && n.Ordinal < want {
+			troubled = append(troubled, fmt.Sprintf("node %d (%s): %s", n.Ordinal, n.NodeName, why))
+		}
+	}
+	if len(troubled) > maxTroubleShown {
+		troubled = append(troubled[:maxTroubleShown], fmt.Sprintf("%d more", len(troubled)-maxTroubleShown))
+	}
+	if len(troubled) > 0 {
+		msg += "; " + strings.Join(troubled, "; ")
+	}
+	return condition(network, bitcoinv1alpha1.ConditionAvailable, metav1.ConditionFalse, "NodesNotReady", msg)
 }
 
 // addObservations adds to each node the peers and blocks it last reported to the

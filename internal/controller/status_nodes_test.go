@@ -114,3 +114,33 @@ func TestAvailableWhileScalingDown(t *testing.T) {
 	g.Expect(s.Conditions[0].Status).To(Equal(metav1.ConditionTrue), "nodes 0 and 1 are what the spec asks for")
 	g.Expect(s.Conditions[0].Message).To(Equal("2 of 2 nodes are ready"))
 }
+
+// A node that will not turn ready by itself is named in the Available condition, with
+// why; nodes on their usual way up are only counted, so that a network coming up
+// writes no more status than the readiness changes need.
+func TestAvailableNamesNodesInTrouble(t *testing.T) {
+	g := NewWithT(t)
+	sts := testStatefulSet()
+	network := &bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "ns"},
+		Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: 4}}
+	lost := testPod(sts, "n-sts-0", "127.0.0.1", corev1.ConditionFalse)
+	lost.Spec.NodeName = "worker-3"
+	lost.Status.Conditions = append(lost.Status.Conditions, corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue})
+	crashing := testPod(sts, "n-sts-1", "127.0.0.2", corev1.ConditionFalse)
+	crashing.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "bitcoind",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	starting := testPod(sts, "n-sts-2", "", corev1.ConditionFalse)
+	starting.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "bitcoind",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+	ready := testPod(sts, "n-sts-3", "127.0.0.4", corev1.ConditionTrue)
+
+	s := observeNodes(network, sts, []corev1.Pod{lost, crashing, starting, ready})
+	g.Expect(s.Conditions[0].Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(s.Conditions[0].Message).To(Equal("1 of 4 nodes are ready; " +
+		"node 0 (n-sts-0): its Node worker-3 stopped reporting; " +
+		"node 1 (n-sts-1): container bitcoind waiting: CrashLoopBackOff"))
+
+	starting.Status.ContainerStatuses = nil
+	g.Expect(observeNodes(network, sts, []corev1.Pod{ready, starting}).Conditions[0].Message).To(
+		Equal("1 of 4 nodes are ready"), "a pod on its way up is no trouble")
+}

@@ -63,6 +63,13 @@ var (
 // lost entries come back within a test's patience.
 const testPeerPeriod = 2 * time.Second
 
+// testStuckAfter and testRepairPeriod: a pod is stuck after a few seconds, and a
+// network has at most one stuck pod deleted per test.
+const (
+	testStuckAfter   = 3 * time.Second
+	testRepairPeriod = time.Hour
+)
+
 func TestMain(m *testing.M) {
 	testkit.Main("envtest", func() (int, error) { return runSuite(m) })
 }
@@ -175,6 +182,7 @@ func startOperator(ctx context.Context) error {
 		return err
 	}
 	opts := Options{MaxConcurrentReconciles: suiteWorkers, PeerPeriod: testPeerPeriod,
+		StuckAfter: testStuckAfter, RepairPeriod: testRepairPeriod,
 		OperatorNamespace: operatorNamespace, OperatorPodLabels: map[string]string{"app.kubernetes.io/name": "bitcoin-operator"}}
 	if err := Setup(ctx, mgr, opts); err != nil {
 		return err

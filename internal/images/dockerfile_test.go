@@ -35,7 +35,9 @@ func TestDockerfilesDescribeTheBuiltImages(t *testing.T) {
 				compareCopy(t, st, c, files)
 			}
 			for _, run := range st.Runs {
-				compareRun(t, run, files)
+				// Nothing runs while these images are built: what a RUN would leave
+				// in the image is not in the built one.
+				t.Errorf("RUN %q: the image built here runs nothing", run)
 			}
 		})
 	}
@@ -116,19 +118,4 @@ func catalogFixture(t *testing.T) string {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "bitcoin-operator", "catalog.yaml"), "---\nschema: olm.package\nname: bitcoin-operator\n")
 	return dir
-}
-
-// compareRun checks the one RUN this project's Dockerfiles have: opm building its
-// serve cache, which must be in the image where the command says.
-func compareRun(t *testing.T, run []string, files map[string]ociimage.File) {
-	t.Helper()
-	for _, arg := range run {
-		if dir, ok := strings.CutPrefix(arg, "--cache-dir="); ok {
-			if len(under(files, dir)) == 0 {
-				t.Errorf("RUN %q: the image has nothing in %s", run, dir)
-			}
-			return
-		}
-	}
-	t.Errorf("RUN %q is not understood here", run)
 }

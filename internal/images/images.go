@@ -119,34 +119,23 @@ func OPM(opm []byte) (v1.Image, error) {
 }
 
 // Catalog is the catalog image: the opm image with the file-based catalog in catalogDir
-// at /configs and opm's serve cache of it, built by `opm serve --cache-only` into
-// cacheDir, at /tmp/cache, as catalog.Dockerfile's RUN step makes it.
+// at /configs, served by `opm serve /configs`, as catalog.Dockerfile describes it.
 //
-// The one input that is not reproducible is that cache: opm v1.61 keeps it in a pogreb
-// database, whose index files carry a random hash seed, so two caches of the same
-// catalog differ and so does the image's digest (its last layer). Everything else is
-// byte-identical; leaving the cache out would make opm build it at every start.
-func Catalog(opm v1.Image, catalogDir, cacheDir string) (v1.Image, error) {
+// It carries no pre-built serve cache, so that the same catalog gives the same digest:
+// opm v1.61 keeps that cache in a pogreb database whose index files hold a random hash
+// seed, so two caches of one catalog differ. Without one, opm builds the cache into a
+// temporary directory when it starts (docs/olm.md says what that costs).
+func Catalog(opm v1.Image, catalogDir string) (v1.Image, error) {
 	configs, err := ociimage.DirFiles(catalogDir, "/configs")
 	if err != nil {
 		return nil, err
 	}
-	cache, err := ociimage.DirFiles(cacheDir, "/tmp/cache")
-	if err != nil {
-		return nil, err
-	}
-	// Listed, or the layer would give /tmp a parent's 0755 over the opm image's 1777.
-	cache = append(cache, ociimage.File{Path: "/tmp", Dir: true, Mode: 0o777 | os.ModeSticky})
-	configsLayer, err := ociimage.Layer(configs)
-	if err != nil {
-		return nil, err
-	}
-	cacheLayer, err := ociimage.Layer(cache)
+	layer, err := ociimage.Layer(configs)
 	if err != nil {
 		return nil, err
 	}
 	return ociimage.Build(opm, ociimage.Config{
-		Entrypoint: []string{"/bin/opm"}, Cmd: []string{"serve", "/configs", "--cache-dir=/tmp/cache"},
+		Entrypoint: []string{"/bin/opm"}, Cmd: []string{"serve", "/configs"},
 		Labels: map[string]string{IndexConfigsLabel: "/configs"},
-	}, configsLayer, cacheLayer)
+	}, layer)
 }

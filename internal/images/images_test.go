@@ -1,9 +1,11 @@
 package images_test
 
 import (
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,9 +21,8 @@ const root = "../.."
 // built is every image, built twice from the same inputs.
 func built(t *testing.T) map[string][2]v1.Image {
 	t.Helper()
-	catalog, cache := t.TempDir(), t.TempDir()
+	catalog := t.TempDir()
 	writeFile(t, filepath.Join(catalog, "bitcoin-operator", "catalog.yaml"), "---\nschema: olm.package\nname: bitcoin-operator\n")
-	writeFile(t, filepath.Join(cache, "digest"), "0123")
 	out := map[string][2]v1.Image{}
 	for i := range 2 {
 		op, err := images.Operator([]byte("the manager binary"))
@@ -30,7 +31,7 @@ func built(t *testing.T) map[string][2]v1.Image {
 		must(t, err)
 		opm, err := images.OPM([]byte("the opm binary"))
 		must(t, err)
-		cat, err := images.Catalog(opm, catalog, cache)
+		cat, err := images.Catalog(opm, catalog)
 		must(t, err)
 		for name, img := range map[string]v1.Image{"operator": op, "bundle": bundle, "opm": opm, "catalog": cat} {
 			pair := out[name]
@@ -74,16 +75,20 @@ func TestOperatorRunsAsNonRoot(t *testing.T) {
 	}
 }
 
-// TestCatalogKeepsTmpSticky: the catalog's cache layer must not give /tmp its parent
-// directory's mode.
-func TestCatalogKeepsTmpSticky(t *testing.T) {
+// TestCatalogHasNoServeCache: opm builds its cache when it starts, into a temporary
+// directory of the opm image's /tmp, which must stay world-writable; a pre-built cache
+// would make the digest vary (its pogreb index has a random seed).
+func TestCatalogHasNoServeCache(t *testing.T) {
 	files, err := ociimage.Files(built(t)["catalog"][0])
 	must(t, err)
 	if f := files["/tmp"]; ociimage.Perm(f) != 0o777|os.ModeSticky {
 		t.Errorf("/tmp has mode %v", f.Mode)
 	}
-	if _, ok := files["/tmp/cache/digest"]; !ok {
-		t.Error("no /tmp/cache/digest")
+	if got := under(files, "/tmp"); len(got) != 0 {
+		t.Errorf("/tmp holds %v", slices.Sorted(maps.Keys(got)))
+	}
+	if got := under(files, "/configs"); len(got) != 1 {
+		t.Errorf("/configs holds %v, want the catalog", slices.Sorted(maps.Keys(got)))
 	}
 }
 

@@ -74,7 +74,7 @@ func All(ctx context.Context, o Options) (Refs, error) {
 		return refs, err
 	}
 	refs.Catalog, err = o.push(ctx, "bitcoin-operator-catalog", func() (v1.Image, error) {
-		return CatalogImage(ctx, o.OPM, opmImg, catalogDir, tmp)
+		return images.Catalog(opmImg, catalogDir)
 	})
 	return refs, err
 }
@@ -162,19 +162,6 @@ func WriteCatalog(ctx context.Context, opm, bundleDir, bundleRef, dir string) er
 	return runOPM(ctx, opm, "validate", dir)
 }
 
-// CatalogImage builds the catalog image of catalogDir, with opm's serve cache built
-// as catalog.Dockerfile's RUN step builds it.
-func CatalogImage(ctx context.Context, opm string, base v1.Image, catalogDir, tmp string) (v1.Image, error) {
-	cache, err := os.MkdirTemp(tmp, "cache-")
-	if err != nil {
-		return nil, err
-	}
-	if err := runOPM(ctx, opm, "serve", catalogDir, "--cache-dir="+cache, "--cache-only"); err != nil {
-		return nil, err
-	}
-	return images.Catalog(base, catalogDir, cache)
-}
-
 func runOPM(ctx context.Context, opm string, args ...string) error {
 	if out, err := exec.CommandContext(ctx, opm, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("opm %v: %w: %s", args, err, out)
@@ -184,21 +171,16 @@ func runOPM(ctx context.Context, opm string, args ...string) error {
 
 // CatalogTarball builds the catalog image of catalogDir, served by opm, into the
 // tarball out under tag, and returns its digest.
-func CatalogTarball(ctx context.Context, opm, catalogDir, tag, out string) (string, error) {
+func CatalogTarball(opm, catalogDir, tag, out string) (string, error) {
 	ref, err := name.NewTag(tag)
 	if err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp("", "images-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
 	base, err := opmImage(opm)
 	if err != nil {
 		return "", err
 	}
-	img, err := CatalogImage(ctx, opm, base, catalogDir, tmp)
+	img, err := images.Catalog(base, catalogDir)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,8 @@
 //	BENCH_SIZES      networks x nodes, comma-separated (default 1x3,10x3,100x3,1x100)
 //	BENCH_IDLE       the idle window after convergence (default 120s)
 //	BENCH_UNRELATED  unrelated pods for the memory comparison (default 5000; 0: none)
+//	BENCH_HOSTILE    hostile tenants' networks of each kind beside a healthy one, with a
+//	                 fresh operator: its peak memory (default 6; 0: none)
 //	BENCH_CHECK      when set, fail unless every figure was measured and idle writes are 0
 //	BENCH_DIR        keep the control plane's files (logs, audit log) in this directory
 package main
@@ -64,6 +66,10 @@ func run() error {
 	unrelated, err := strconv.Atoi(env("BENCH_UNRELATED", "5000"))
 	if err != nil {
 		return fmt.Errorf("BENCH_UNRELATED: %w", err)
+	}
+	hostile, err := strconv.Atoi(env("BENCH_HOSTILE", "6"))
+	if err != nil {
+		return fmt.Errorf("BENCH_HOSTILE: %w", err)
 	}
 
 	ctx := context.Background()
@@ -117,6 +123,17 @@ func run() error {
 			report.Memory = append(report.Memory, r)
 		}
 	}
+	if hostile > 0 {
+		fmt.Printf("\nHostile tenants, with a fresh operator: %d networks of %d nodes each answering %d MiB per call, answering in %s, resetting connections\n",
+			hostile, hostileNodes, hugeAnswer>>20, slowAnswer)
+		h, err := b.hostile(ctx, hostile)
+		if err != nil {
+			return fmt.Errorf("hostile tenants: %w", err)
+		}
+		fmt.Printf("a healthy network beside them Connected after %.2f s; the operator's peak RSS %.1f MiB\n",
+			h.HealthyConnectedSeconds, h.PeakRSSMiB)
+		report.Hostile = &h
+	}
 	path, err := report.write()
 	if err != nil {
 		return err
@@ -156,6 +173,8 @@ type Report struct {
 	// Memory holds the first size again, each with a fresh operator, without and with
 	// unrelated pods in the cluster.
 	Memory []Result `json:"memory,omitempty"`
+	// Hostile holds the run beside hostile tenants.
+	Hostile *HostileResult `json:"hostile,omitempty"`
 }
 
 func (r Report) write() (string, error) {
@@ -181,6 +200,9 @@ func (r Report) check() error {
 	var errs []error
 	if len(r.Memory) != 2 {
 		errs = append(errs, errors.New("the memory comparison with unrelated pods is missing"))
+	}
+	if h := r.Hostile; h == nil || h.HealthyConnectedSeconds <= 0 || h.PeakRSSMiB <= 0 {
+		errs = append(errs, errors.New("the hostile tenants' figures are missing"))
 	}
 	for _, res := range append(r.Results, r.Memory...) {
 		if res.IdleSeconds > 0 && res.IdleWrites != 0 {

@@ -52,6 +52,10 @@ type Options struct {
 	AuditUsers []string
 	// ControllerManagerFlags are added to kube-controller-manager's command line.
 	ControllerManagerFlags []string
+	// NodeLease is how long a fake Node's Lease lasts (default 40 s); kwok renews it
+	// four times as often. Shorter leases let the node lifecycle controller notice a
+	// lost Node sooner, with a shorter --node-monitor-grace-period.
+	NodeLease time.Duration
 	// Log receives progress messages; nil discards them.
 	Log io.Writer
 }
@@ -80,6 +84,18 @@ type Cluster struct {
 	signals   chan os.Signal
 	// podRange holds PodCIDR for this process alone.
 	podRange *loopback.Range
+	// etcd and apiServer can be stopped and started again, as fault tests do.
+	etcd, apiServer *component
+	adminToken      string
+}
+
+// component is a process the cluster can stop and start again with the same command
+// line and data, answering on the same address.
+type component struct {
+	name, path string
+	args       []string
+	health     string
+	proc       *Process
 }
 
 // Start builds what is missing and starts a control plane, returning once fake Nodes
@@ -93,6 +109,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
+	}
+	if opts.NodeLease == 0 {
+		opts.NodeLease = 40 * time.Second
 	}
 	c = &Cluster{opts: opts, Dir: opts.Dir}
 	if c.Dir == "" {
@@ -207,18 +226,44 @@ func (c *Cluster) bin(name string) string { return filepath.Join(c.Assets, name)
 func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 	client, peer := FreePort(), FreePort()
 	url := fmt.Sprintf("http://127.0.0.1:%d", client)
-	_, err := c.StartProcess("etcd", c.bin("etcd"), []string{
+	c.etcd = &component{name: "etcd", path: c.bin("etcd"), health: url + "/health", args: []string{
 		"--data-dir=" + filepath.Join(c.Dir, "etcd"),
 		"--listen-client-urls=" + url, "--advertise-client-urls=" + url,
 		fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", peer),
 		fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", peer),
 		fmt.Sprintf("--initial-cluster=default=http://127.0.0.1:%d", peer),
 		"--unsafe-no-fsync", "--log-level=warn",
-	})
+	}}
+	return url, c.start(ctx, c.etcd, nil)
+}
+
+// start runs a component and waits until its health endpoint answers.
+func (c *Cluster) start(ctx context.Context, comp *component, token *string) error {
+	p, err := c.StartProcess(comp.name, comp.path, comp.args)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return url, waitHTTP(ctx, url+"/health", nil, "etcd")
+	comp.proc = p
+	return waitHTTP(ctx, comp.health, token, comp.name)
+}
+
+// StopAPIServer stops kube-apiserver, as an outage would; StartAPIServer brings it back
+// on the same address with the same certificates.
+func (c *Cluster) StopAPIServer() error { return c.apiServer.proc.Stop(10 * time.Second) }
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer and waits until it
+// is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	return c.start(ctx, c.apiServer, &c.adminToken)
+}
+
+// RestartEtcd stops etcd and starts it again on its data, as a restart of the node
+// it runs on would.
+func (c *Cluster) RestartEtcd(ctx context.Context) error {
+	if err := c.etcd.proc.Stop(10 * time.Second); err != nil {
+		return err
+	}
+	return c.start(ctx, c.etcd, nil)
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
@@ -230,7 +275,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 	if err != nil {
 		return err
 	}
-	token := randomToken()
+	c.adminToken = randomToken()
+	token := c.adminToken
 	tokens := filepath.Join(pki, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(token+",admin,admin,system:masters\n"), 0o600); err != nil {
 		return err
@@ -241,7 +287,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 	}
 	c.AuditLog = filepath.Join(c.Dir, "audit.log")
 	port := FreePort()
-	_, err = c.StartProcess("kube-apiserver", c.bin("kube-apiserver"), []string{
+	url := fmt.Sprintf("https://127.0.0.1:%d", port)
+	c.apiServer = &component{name: "kube-apiserver", path: c.bin("kube-apiserver"), health: url + "/readyz", args: []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + pki,
@@ -254,12 +301,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLog, "--audit-log-format=json",
 		"--audit-log-mode=blocking",
-	})
-	if err != nil {
-		return err
-	}
-	url := fmt.Sprintf("https://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, url+"/readyz", &token, "kube-apiserver"); err != nil {
+	}}
+	if err := c.start(ctx, c.apiServer, &token); err != nil {
 		return err
 	}
 	ca, err := os.ReadFile(filepath.Join(pki, "apiserver.crt"))
@@ -297,9 +340,56 @@ func (c *Cluster) startControllers() error {
 		"--kubeconfig=" + c.Kubeconfig, "--config=" + stages,
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=" + kwokAnnotation + "=fake",
 		"--cidr=" + c.PodCIDR, "--node-ip=" + strings.Replace(c.PodCIDR, ".0.0/16", ".255.254", 1),
-		"--node-lease-duration-seconds=40", "--server-address=",
+		fmt.Sprintf("--node-lease-duration-seconds=%d", int(c.opts.NodeLease.Seconds())), "--server-address=",
 	})
 	return err
+}
+
+// AddNode registers one more fake Node with a kwok of its own, which plays that Node's
+// kubelet alone: killing the returned process is losing the Node (its heartbeats
+// stop, and the node lifecycle controller marks it and its pods not ready). Its pods
+// take IPs from 127.N.200.0/24 of the cluster's range, which the shared kwok, handing
+// out addresses from the start of the range, does not reach.
+func (c *Cluster) AddNode(ctx context.Context, name string) (*Process, error) {
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	prefix := strings.TrimSuffix(c.PodCIDR, ".0.0/16")
+	kwok, err := c.StartProcess("kwok-"+name, c.bin("kwok"), []string{
+		"--kubeconfig=" + c.Kubeconfig, "--config=" + filepath.Join(c.Dir, "kwok-stages.yaml"),
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=" + kwokAnnotation + "=" + name,
+		"--cidr=" + prefix + ".200.0/24", "--node-ip=" + prefix + ".255.252",
+		fmt.Sprintf("--node-lease-duration-seconds=%d", int(c.opts.NodeLease.Seconds())), "--server-address=",
+	})
+	if err != nil {
+		return nil, err
+	}
+	node := fakeNode(name, name, c.opts.PodsPerNode)
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("failed to create Node %s: %w", name, err)
+	}
+	return kwok, Poll(ctx, 90*time.Second, "Node "+name+" schedulable", func() (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && nodeReady(n) && len(n.Spec.Taints) == 0, nil
+	})
+}
+
+// fakeNode is a Node that the kwok selecting the annotation value plays.
+func fakeNode(name, kwokValue string, pods int) *corev1.Node {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("64"),
+		corev1.ResourceMemory: resource.MustParse("512Gi"),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(pods), resource.DecimalSI),
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{kwokAnnotation: kwokValue, "node.alpha.kubernetes.io/ttl": "0"},
+			Labels:      map[string]string{"type": "kwok", corev1.LabelHostname: name},
+		},
+		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+	}
 }
 
 const kwokAnnotation = "kwok.x-k8s.io/node"
@@ -307,20 +397,8 @@ const kwokAnnotation = "kwok.x-k8s.io/node"
 // createNodes registers the fake Nodes and waits until the scheduler may use them:
 // Ready, and without the not-ready taint the API server puts on every new Node.
 func (c *Cluster) createNodes(ctx context.Context, cs kubernetes.Interface) error {
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("64"),
-		corev1.ResourceMemory: resource.MustParse("512Gi"),
-		corev1.ResourcePods:   *resource.NewQuantity(int64(c.opts.PodsPerNode), resource.DecimalSI),
-	}
 	for i := range c.opts.Nodes {
-		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        fmt.Sprintf("kwok-node-%d", i),
-				Annotations: map[string]string{kwokAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-				Labels:      map[string]string{"type": "kwok", corev1.LabelHostname: fmt.Sprintf("kwok-node-%d", i)},
-			},
-			Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
-		}
+		node := fakeNode(fmt.Sprintf("kwok-node-%d", i), "fake", c.opts.PodsPerNode)
 		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("failed to create Node %s: %w", node.Name, err)
 		}

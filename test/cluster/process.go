@@ -112,6 +112,9 @@ func (p *Process) Stop(grace time.Duration) error {
 	return p.err
 }
 
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
 // Kill ends the process group at once, as a crash would.
 func (p *Process) Kill() {
 	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)

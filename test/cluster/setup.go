@@ -11,12 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"sigs.k8s.io/kwok/kustomize/stage/node/fast"
-	heartbeat "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
-	podfast "sigs.k8s.io/kwok/kustomize/stage/pod/fast"
 	"sigs.k8s.io/yaml"
 )
 
@@ -93,25 +89,4 @@ func auditPolicy(users []string) []byte {
 	}
 	data, _ := yaml.Marshal(policy)
 	return data
-}
-
-// writeStages writes kwok's stages: Nodes turn Ready and keep their leases, pods turn
-// Running and Ready (after delay) and go when deleted.
-func writeStages(dir string, podReadyDelay time.Duration) (string, error) {
-	podReady := podfast.DefaultPodReady
-	if podReadyDelay > 0 {
-		var stage map[string]any
-		if err := yaml.Unmarshal([]byte(podReady), &stage); err != nil {
-			return "", err
-		}
-		stage["spec"].(map[string]any)["delay"] = map[string]any{"durationMilliseconds": podReadyDelay.Milliseconds()}
-		data, err := yaml.Marshal(stage)
-		if err != nil {
-			return "", err
-		}
-		podReady = string(data)
-	}
-	docs := []string{fast.DefaultNodeInit, heartbeat.DefaultNodeHeartbeatWithLease, podReady, podfast.DefaultPodComplete, podfast.DefaultPodDelete}
-	path := filepath.Join(dir, "kwok-stages.yaml")
-	return path, os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o644)
 }

@@ -31,6 +31,9 @@ import (
 const (
 	convergeTimeout = 60 * time.Second
 	interval        = 200 * time.Millisecond
+	// stuckAfter is the operator's --rollout-stuck-after: a few seconds instead of
+	// minutes, so that a stuck rollout shows at once.
+	stuckAfter = 3 * time.Second
 )
 
 var (
@@ -80,7 +83,7 @@ func runSuite(m *testing.M) (code int, err error) {
 // startOperator starts (or restarts) the operator binary.
 func startOperator() error {
 	var err error
-	operator, err = lc.StartOperator("operator", binary, kubeconfig, "--zap-log-level=debug")
+	operator, err = lc.StartOperator("operator", binary, kubeconfig, "--zap-log-level=debug", "--rollout-stuck-after="+stuckAfter.String())
 	return err
 }
 

@@ -19,12 +19,13 @@ import (
 
 // networkGrants are requests the operator makes to run a network, as `kubectl auth
 // can-i` takes them: reading a user's Secret, creating a StatefulSet, watching the
-// networks.
+// networks, deleting a pod stuck in a rollout.
 var networkGrants = [][]string{
 	{"get", "secrets"},
 	{"list", "secrets"},
 	{"create", "statefulsets.apps"},
 	{"watch", "bitcoinnetworks.bitcoin.bitcoinops.io"},
+	{"delete", "pods"},
 }
 
 // expectServes checks, with `kubectl auth can-i` as the operator's ServiceAccount in

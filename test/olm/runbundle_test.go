@@ -4,7 +4,6 @@ package olm
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,34 +72,32 @@ func TestRunBundle(t *testing.T) {
 
 const catalogImageSource = "bitcoin-catalog-image"
 
-// installFromCatalogImage installs the operator once from the pushed catalog image:
-// its own opm serves its own /configs with the serve cache built into it, as a catalog
-// pod would run it (a CatalogSource with spec.image would make OLM dial a Service by
-// its DNS name, which must not leave this machine, so the CatalogSource gives the
-// address). OLM unpacks the bundle the catalog names by digest, and the Deployment
-// runs the operator image by digest: the release bundle's.
+// installFromCatalogImage installs the operator once from the pushed catalog image, as
+// a user would: a CatalogSource with spec.image. OLM creates the catalog pod and its
+// Service and dials the Service by its DNS name, which the services proxy maps to the
+// pod's IP without a lookup; the Player runs the image's own /bin/opm on its own
+// /configs for the pod. OLM unpacks the bundle the catalog names by digest, and the
+// Deployment runs the operator image by digest: the release bundle's.
 func installFromCatalogImage(t *testing.T, env *pushed) {
 	t.Helper()
-	testkit.By(t, "OLM installs from the pushed catalog image")
+	testkit.By(t, "OLM installs from the pushed catalog image, a CatalogSource with spec.image")
 	g := NewWithT(t)
 	ctx := context.Background()
-	dir, cf := pullImage(t, env.refs.Catalog, remote.WithTransport(env.reg.Transport()))
-	g.Expect(cf.Config.Entrypoint).To(Equal([]string{"/bin/opm"}))
-	var args []string
-	for _, a := range cf.Config.Cmd { // the image's paths, inside dir
-		a = strings.Replace(a, "/configs", filepath.Join(dir, "configs"), 1)
-		args = append(args, strings.Replace(a, "/tmp/cache", filepath.Join(dir, "tmp", "cache"), 1))
-	}
-	port := cluster.FreePort()
-	args = append(args, "--port", fmt.Sprint(port), fmt.Sprintf("--pprof-addr=127.0.0.1:%d", cluster.FreePort()),
-		"--termination-log", filepath.Join(dir, "termination.log"))
-	_, err := lc.StartProcess("opm-catalog-image", filepath.Join(dir, "bin", "opm"), args)
-	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8s.Create(ctx, &operatorsv1alpha1.CatalogSource{
 		ObjectMeta: metav1.ObjectMeta{Name: catalogImageSource, Namespace: olmNamespace},
 		Spec: operatorsv1alpha1.CatalogSourceSpec{SourceType: operatorsv1alpha1.SourceTypeGrpc,
-			Address: fmt.Sprintf("127.0.0.1:%d", port), DisplayName: "bitcoin-operator (catalog image)"},
+			Image: env.refs.Catalog, DisplayName: "bitcoin-operator (catalog image)"},
 	})).To(Succeed())
+	addr := catalogImageSource + "." + olmNamespace + ".svc:50051"
+	g.Eventually(func(g Gomega) {
+		cs := &operatorsv1alpha1.CatalogSource{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: olmNamespace, Name: catalogImageSource}, cs)).To(Succeed())
+		g.Expect(cs.Status.RegistryServiceStatus).NotTo(BeNil())
+		g.Expect(cs.Status.RegistryServiceStatus.Address()).To(Equal(addr), "OLM dials the Service by name")
+		g.Expect(cs.Status.GRPCConnectionState).NotTo(BeNil())
+		g.Expect(cs.Status.GRPCConnectionState.LastObservedState).To(Equal("READY"))
+	}, olmTimeout, interval).Should(Succeed())
+	expectCatalogImageServed(t, env, addr)
 
 	ns := "bitcoin-catalog-image"
 	createNamespace(t, ns)
@@ -110,6 +107,27 @@ func installFromCatalogImage(t *testing.T, env *pushed) {
 	dep := &appsv1.Deployment{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: deploymentName}, dep)).To(Succeed())
 	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(env.refs.Operator), "the operator image by digest")
+	g.Expect(services.Forbidden()).To(BeEmpty(), "no connection through the proxy needed a name lookup")
+	expectNoNameLookups(t)
+}
+
+// expectCatalogImageServed checks that the catalog pod OLM made runs the pushed image,
+// that the Player served it, and that OLM's connection to the Service's name went
+// through the services proxy to that pod's IP.
+func expectCatalogImageServed(t *testing.T, env *pushed, addr string) {
+	t.Helper()
+	g := NewWithT(t)
+	var pods corev1.PodList
+	g.Expect(k8s.List(context.Background(), &pods, client.InNamespace(olmNamespace),
+		client.MatchingLabels{"olm.catalogSource": catalogImageSource})).To(Succeed())
+	g.Expect(pods.Items).To(HaveLen(1))
+	pod := pods.Items[0]
+	g.Expect(pod.Spec.Containers[0].Image).To(Equal(env.refs.Catalog))
+	g.Expect(env.player.Err("pod/" + pod.Name)).NotTo(HaveOccurred())
+	g.Expect(env.player.Catalog(pod.Name)).NotTo(BeEmpty(), "the Player served %s", pod.Name)
+	t.Logf("the services proxy served %q; refused %q", services.Served(), services.Refused())
+	g.Expect(services.Served()).To(ContainElement(addr+" -> "+pod.Status.PodIP+":50051"),
+		"OLM's CONNECT to the Service's name")
 }
 
 // pushed is what pushImages made: the registry, the images in it, the operator binary

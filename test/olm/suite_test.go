@@ -32,6 +32,7 @@ import (
 
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
+	"github.com/bitcoinops/bitcoin-operator/test/svcproxy"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
@@ -61,6 +62,11 @@ var (
 	tools   string // the directory of olm, catalog and opm
 	manager string // the operator binary
 	channel string // the bundle's default channel
+	// services stands in for cluster DNS and kube-proxy for OLM's catalog operator,
+	// which dials a CatalogSource with spec.image by its Service's DNS name.
+	services *svcproxy.Proxy
+	// catalogOperator is OLM's catalog process, whose log shows every name it looked up.
+	catalogOperator *cluster.Process
 )
 
 func TestMain(m *testing.M) {
@@ -90,6 +96,10 @@ func runSuite(m *testing.M) (int, error) {
 	if k8s, err = client.New(lc.Config, client.Options{Scheme: newScheme()}); err != nil {
 		return 1, err
 	}
+	if services, err = svcproxy.Start(svcproxy.ServiceLookup(k8s)); err != nil {
+		return 1, err
+	}
+	defer services.Close()
 	if err := startOLM(ctx, crds); err != nil {
 		return 1, err
 	}
@@ -144,10 +154,44 @@ func startOLM(ctx context.Context, crds string) error {
 	}, "KUBECONFIG="+lc.Kubeconfig); err != nil {
 		return err
 	}
-	_, err := lc.StartProcess("catalog", filepath.Join(tools, "catalog"), []string{
+	var err error
+	catalogOperator, err = lc.StartProcess("catalog", filepath.Join(tools, "catalog"), []string{
 		"--kubeconfig", lc.Kubeconfig, "--namespace", olmNamespace, "--writeStatusName", "",
-	})
+	}, append(proxyEnv(), lookupLogEnv)...)
 	return err
+}
+
+// lookupLogEnv has Go's resolver print every name it is asked to look up, as
+// "go package net: hostLookupOrder(NAME) = ...", before it reads /etc/hosts or asks
+// DNS. OLM's binaries are built with netgo and without cgo, so every lookup of theirs
+// goes through it.
+const lookupLogEnv = "GODEBUG=netdns=go+2"
+
+// expectNoNameLookups fails if OLM's catalog operator has looked any name up.
+func expectNoNameLookups(t *testing.T) {
+	t.Helper()
+	data, err := os.ReadFile(catalogOperator.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "hostLookupOrder(") {
+			t.Errorf("OLM's catalog operator looked a name up: %s", line)
+		}
+	}
+}
+
+// proxyEnv sends the catalog operator's connections to Service names through the
+// services proxy, without a DNS lookup: OLM dials a CatalogSource's address with
+// grpc.NewClient, whose delegating resolver (grpc-go v1.76) leaves a dns-scheme
+// target unresolved when HTTPS_PROXY applies to it and sends the name in an HTTP
+// CONNECT. Go's proxy rules never apply to loopback IPs, so its connections to the
+// API server, to spec.address catalogs and to pod IPs stay direct. GRPC_PROXY would
+// take OLM's own proxy path (a SOCKS dialer) instead, and NO_PROXY could exempt a
+// name from the proxy and so have it looked up: both are cleared.
+func proxyEnv() []string {
+	u := "http://" + services.Addr
+	return []string{"HTTPS_PROXY=" + u, "https_proxy=" + u, "GRPC_PROXY=", "grpc_proxy=", "NO_PROXY=", "no_proxy="}
 }
 
 // operatorUser is the user the API server sees for the operator ServiceAccount that

@@ -3,6 +3,7 @@
 package olm
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,9 +31,11 @@ import (
 // TestUpgrade installs 0.1.0 from a catalog that also serves 0.1.1 (which replaces
 // it), with manual approval, and approves the upgrade while a network is rolling its
 // pods: OLM holds it while the operator's OperatorCondition says Upgradeable=False,
-// and completes it once the rollout is done and the operator says True. A network
-// that was settled throughout keeps its StatefulSet and pods, and no request of the
-// operator touches it.
+// and completes it once the rollout is done and the operator says True. 0.1.0 runs the
+// operator of previousRelease, whose chart deleted the volumes with the network: a
+// network that was settled throughout keeps its StatefulSet and pods, and 0.1.1 only
+// moves its StatefulSet from whenDeleted Delete to Retain (and writes its status), so
+// its claims lose their owner reference and would outlive the network.
 func TestUpgrade(t *testing.T) {
 	dumpOnFailure(t)
 	g := NewWithT(t)
@@ -44,12 +47,20 @@ func TestUpgrade(t *testing.T) {
 	approve(t, ns, csv010)
 	expectSucceeded(t, ns, csv010)
 
-	testkit.By(t, "operator 0.1.0 runs two networks, and says it may be upgraded")
-	op010 := startAsDeployment(t, ns, csv010)
+	testkit.By(t, "operator 0.1.0 ("+previousRelease[:7]+") runs two networks, and says it may be upgraded")
+	previous := buildPrevious(t)
+	op010 := startBinaryAsDeployment(t, ns, csv010, cmp.Or(previous, manager))
 	kept := testkit.CreateNetwork(t, k8s, ns, "kept", 3)
 	rolling := testkit.CreateNetwork(t, k8s, ns, "rolling", 2)
 	expectConverged(t, kept, 3)
 	expectConverged(t, rolling, 2)
+	if previous != "" {
+		g.Eventually(func(g Gomega) {
+			g.Expect(retention(g, kept)).To(Equal("Delete/Retain"), "0.1.0's chart: the volumes go with the network")
+			g.Expect(claimOwners(g, kept)).To(HaveLen(3))
+			g.Expect(claimOwners(g, kept)).To(HaveEach("StatefulSet"))
+		}, olmTimeout, interval).Should(Succeed())
+	}
 	expectUpgradeable(t, ns, csv010, metav1.ConditionTrue, "")
 	g.Eventually(func(g Gomega) { installPlanFor(g, ns, csv011) }, olmTimeout, interval).Should(Succeed(),
 		"OLM offers 0.1.1 for approval")
@@ -90,15 +101,24 @@ func TestUpgrade(t *testing.T) {
 	op010.expectNothingForbidden(t)
 	op010.stop()
 
-	testkit.By(t, "operator 0.1.1 takes over, and the settled network stays untouched")
+	testkit.By(t, "operator 0.1.1 takes over: the settled network's volumes move to Retain, and no node restarts")
 	op011 := startAsDeployment(t, ns, csv011)
 	expectUpgradeable(t, ns, csv011, metav1.ConditionTrue, "")
 	expectConverged(t, kept, 3)
+	g.Eventually(func(g Gomega) {
+		g.Expect(retention(g, kept)).To(Equal("Retain/Retain"))
+		g.Expect(claimOwners(g, kept)).To(BeEmpty(), "the StatefulSet controller let go of the claims")
+	}, olmTimeout, interval).Should(Succeed())
 	g.Consistently(func(g Gomega) {
 		g.Expect(statefulSetUID(g, kept)).To(Equal(keptSts))
 		g.Expect(podUIDs(g, kept)).To(Equal(keptPods))
-		g.Expect(writesTo(g, ns, "kept", since)).To(BeEmpty())
+		// The retention policy, and the status fields 0.1.0 did not know (status.image).
+		g.Expect(writesTo(g, ns, "kept", since)).To(HaveEach(BeElementOf(
+			"patch statefulsets/ kept-sts", "patch bitcoinnetworks/status kept")))
 	}, 5*time.Second, interval).Should(Succeed())
+	if previous != "" {
+		g.Expect(writesTo(g, ns, "kept", since)).To(ContainElement("patch statefulsets/ kept-sts"))
+	}
 	g.Expect(writesTo(g, ns, "rolling", since)).NotTo(BeEmpty(), "the audit log records the operator's writes")
 	op011.expectNothingForbidden(t)
 	op011.stop()
@@ -170,6 +190,32 @@ func setSchedulable(t *testing.T, schedulable bool) {
 		patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, !schedulable)
 		g.Expect(k8s.Patch(context.Background(), &nodes.Items[i], client.RawPatch(types.MergePatchType, []byte(patch)))).To(Succeed())
 	}
+}
+
+// retention is the network's StatefulSet's PVC retention policy, as
+// "<whenDeleted>/<whenScaled>".
+func retention(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) string {
+	sts := &appsv1.StatefulSet{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: n.Namespace, Name: n.Name + "-sts"}, sts)).To(Succeed())
+	p := sts.Spec.PersistentVolumeClaimRetentionPolicy
+	g.Expect(p).NotTo(BeNil())
+	return string(p.WhenDeleted) + "/" + string(p.WhenScaled)
+}
+
+// claimOwners returns the kinds of the owners of the network's claims: the
+// StatefulSet controller makes the StatefulSet own them under whenDeleted Delete.
+func claimOwners(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) []string {
+	var list corev1.PersistentVolumeClaimList
+	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(n.Namespace))).To(Succeed())
+	var kinds []string
+	for _, pvc := range list.Items {
+		if strings.HasPrefix(pvc.Name, "data-"+n.Name+"-sts-") {
+			for _, o := range pvc.OwnerReferences {
+				kinds = append(kinds, o.Kind)
+			}
+		}
+	}
+	return kinds
 }
 
 func statefulSetUID(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) types.UID {

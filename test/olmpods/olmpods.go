@@ -1,10 +1,12 @@
-// Package olmpods plays, on a control plane whose pods run nothing (kwok), the two
-// pods of an `operator-sdk run bundle` install that must run something, as test/fleet
-// plays bitcoind:
+// Package olmpods plays, on a control plane whose pods run nothing (kwok), the pods
+// of an OLM install that must run something, as test/fleet plays bitcoind:
 //
 //   - the registry pod that operator-sdk creates, whose container would `opm serve`
 //     the catalog it wrote into ConfigMaps: the Player serves that catalog with the
 //     real opm and forwards the pod's IP:50051 to it, once opm validate accepts it;
+//   - the catalog pod that OLM creates for a CatalogSource with spec.image: the Player
+//     pulls the image and runs its own entrypoint and command (its opm serving its
+//     /configs) from the extracted files, on the pod's IP:50051;
 //   - the bundle-unpack Job that OLM creates, whose pod would copy the bundle image's
 //     files and run `opm alpha bundle extract` into OLM's ConfigMap: the Player pulls
 //     the image from the registry, extracts it, and runs that same opm command.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -52,5 +53,34 @@ func TestForward(t *testing.T) {
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
 		t.Errorf("got %q, %v", got, err)
+	}
+}
+
+func TestContainerArgs(t *testing.T) {
+	ep, cmd := []string{"/bin/opm"}, []string{"serve", "/configs"}
+	for _, tc := range []struct {
+		command, args, want []string
+	}{
+		{nil, nil, []string{"/bin/opm", "serve", "/configs"}},
+		{nil, []string{"serve", "/other"}, []string{"/bin/opm", "serve", "/other"}},
+		{[]string{"/bin/sh"}, nil, []string{"/bin/sh"}},
+	} {
+		if got := containerArgs(ep, cmd, tc.command, tc.args); !slices.Equal(got, tc.want) {
+			t.Errorf("command %q args %q: %q, want %q", tc.command, tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestInside(t *testing.T) {
+	for arg, want := range map[string]string{
+		"/configs":           "/r/configs",
+		"--cache-dir=/tmp/c": "--cache-dir=/r/tmp/c",
+		"serve":              "serve",
+		"--port=50051":       "--port=50051",
+		"a=/b":               "a=/b",
+	} {
+		if got := inside("/r", arg); got != want {
+			t.Errorf("%s: %s, want %s", arg, got, want)
+		}
 	}
 }

@@ -69,13 +69,21 @@ func (p *Player) playRegistryPods(ctx context.Context) {
 }
 
 func isRegistryPod(pod *corev1.Pod) bool {
+	return isSDKRegistryPod(pod) || isCatalogPod(pod)
+}
+
+func isSDKRegistryPod(pod *corev1.Pod) bool {
 	return len(pod.Spec.Containers) == 1 && pod.Spec.Containers[0].Name == registryContainer
 }
 
-// serve writes the catalog of the pod's ConfigMaps as its init container would
-// (gunzipped, one directory per ConfigMap), has opm validate it, serves it, and
-// forwards the pod's IP:50051 to opm.
+// serve plays a registry pod. OLM's catalog pod runs its image (serveCatalogImage).
+// For operator-sdk's, it writes the catalog of the pod's ConfigMaps as its init
+// container would (gunzipped, one directory per ConfigMap), has opm validate it,
+// serves it, and forwards the pod's IP:50051 to opm.
 func (p *Player) serve(ctx context.Context, pod *corev1.Pod) (*served, error) {
+	if isCatalogPod(pod) {
+		return p.serveCatalogImage(ctx, pod)
+	}
 	dir, err := p.scratch("registry-" + pod.Name)
 	if err != nil {
 		return nil, err
@@ -93,7 +101,7 @@ func (p *Player) serve(ctx context.Context, pod *corev1.Pod) (*served, error) {
 	if out, err := exec.CommandContext(ctx, p.OPM, "validate", catalog).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("opm validate of the catalog operator-sdk wrote: %w: %s", err, out)
 	}
-	return p.startOPM(catalog, dir, net.JoinHostPort(pod.Status.PodIP, registryPort))
+	return p.start(p.OPM, []string{"serve", catalog}, nil, dir, net.JoinHostPort(pod.Status.PodIP, registryPort))
 }
 
 func (p *Player) writeCatalog(ctx context.Context, pod *corev1.Pod, catalog string) error {
@@ -129,10 +137,11 @@ func writeGunzipped(path string, data []byte) error {
 	return os.WriteFile(path, plain, 0o644)
 }
 
-// startOPM serves catalog with opm on a free port and forwards addr to it. opm serve
-// takes a port only and listens on every address; the pod's own IP:50051 must be
-// reached, and two registry pods at once must not share a port.
-func (p *Player) startOPM(catalog, dir, addr string) (*served, error) {
+// start runs `opm serve` (bin with args, which say what to serve) on a free port and
+// forwards addr to it. opm serve takes a port only and listens on every address; the
+// pod's own IP:50051 must be reached, and two registry pods at once must not share a
+// port. Its pprof and termination log move out of the way too.
+func (p *Player) start(bin string, args, env []string, dir, addr string) (*served, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -145,8 +154,9 @@ func (p *Player) startOPM(catalog, dir, addr string) (*served, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.OPM, "serve", catalog, "--port", port,
-		"--pprof-addr", "127.0.0.1:"+pprof, "--termination-log", filepath.Join(dir, "termination.log"))
+	cmd := exec.Command(bin, append(args, "--port", port,
+		"--pprof-addr", "127.0.0.1:"+pprof, "--termination-log", filepath.Join(dir, "termination.log"))...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cluster.Spawn(cmd); err != nil {
@@ -158,7 +168,7 @@ func (p *Player) startOPM(catalog, dir, addr string) (*served, error) {
 		return nil, err
 	}
 	go forward(l, "127.0.0.1:"+port)
-	fmt.Fprintf(p.Log, "olmpods: serving %s on %s (opm on port %s)\n", catalog, addr, port)
+	fmt.Fprintf(p.Log, "olmpods: serving %v on %s (opm on port %s)\n", args, addr, port)
 	return &served{opm: cmd, listener: l}, nil
 }
 
