@@ -232,22 +232,31 @@ The cluster is yours until you press Ctrl-C. In another shell:
   kubectl scale btcnet/my-network --replicas=5     # watch: kubectl get pods -w
   kubectl delete btcnet/my-network                 # the garbage collector removes the rest
 
-Split the network in two, and heal it (both groups mine: nodes 0 and 1 are listed):
+Split the network in two, watch both sides mine apart, and heal it. btcd, which plays
+bitcoind here, cannot cut a live network (it has no bans, and redials an added node
+after disconnectnode), so make the network anew, split from the start; on Bitcoin Core
+a patch of spec.partitions splits a running network too (docs/chain-control.md):
 
-  kubectl patch btcnet my-network --type merge -p '{"spec":{"partitions":[[0],[1,2]]}}'
-  kubectl get btcnet my-network -o jsonpath='{.status.conditions}'   # Partitioned, Synced
+  kubectl delete btcnet my-network
+  kubectl apply -f - <<'YAML'
+  apiVersion: bitcoin.bitcoinops.io/v1alpha1
+  kind: BitcoinNetwork
+  metadata:
+    name: my-network
+  spec:
+    nodes: 4
+    partitions: [[0, 1], [2, 3]]
+    mining: {minHeight: 5, interval: 5s, nodes: [0, 2], address: %s}
+  YAML
+  kubectl get btcnet my-network -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
   kubectl patch btcnet my-network --type json -p '[{"op":"remove","path":"/spec/partitions"}]'
   kubectl get events --field-selector reason=Reorganized
-
-btcd cannot hold a split of a live network: it has no bans, and redials an added node
-after disconnectnode (docs/design.md, Partitions). Create a network split from the start
-to see one hold on btcd, as test/nodes does.
 
 Pods are kwok's: they are scheduled and turn Ready, but run no container (there is no
 container runtime here); a btcd per pod listens on its IP instead. Logs of every
 component, the operator's and each btcd's among them, are in %s.
 If this process is killed, run `+"`make demo-down`"+`.
-`, lc.Kubeconfig, lc.Dir)
+`, lc.Kubeconfig, btcd.MiningAddress, lc.Dir)
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
