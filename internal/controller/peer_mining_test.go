@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // setMining replaces spec.mining with a merge patch.
@@ -143,4 +144,30 @@ func expectNoMiningKey(t *testing.T, n *bitcoinv1alpha1.BitcoinNetwork, wif stri
 	} {
 		g.Expect(strings.Contains(text, wif)).To(BeFalse(), "the mining key appears in %s", where)
 	}
+}
+
+// A Secret named like the mining key that the operator did not generate for the
+// network is never used nor overwritten: the network is Degraded until the user
+// deletes it or gives an address.
+func TestMiningKeyConflict(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	squat := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "squat-mining-key", Namespace: ns},
+		StringData: map[string]string{"wif": "not-the-operators"},
+	}
+	g.Expect(k8s.Create(ctx, squat)).To(Succeed())
+	n := testkit.CreateNetwork(t, k8s, ns, "squat", 1)
+	setMining(t, n, `{"minHeight": 1}`)
+	g.Eventually(func(g Gomega) {
+		c := degraded(g, n)
+		g.Expect(c.Reason).To(Equal("MiningKeyConflict"))
+		g.Expect(c.Message).To(HavePrefix(`Secret "squat-mining-key" exists but was not generated for this network`))
+	}, timeout, interval).Should(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(squat), squat)).To(Succeed())
+	g.Expect(squat.Data).To(HaveKeyWithValue("wif", []byte("not-the-operators")), "left as it was")
+
+	setMining(t, n, `{"minHeight": 1, "address": "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"}`)
+	g.Eventually(func(g Gomega) { g.Expect(degraded(g, n).Status).To(Equal(metav1.ConditionFalse)) }, timeout, interval).Should(Succeed())
 }
