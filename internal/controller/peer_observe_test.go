@@ -52,7 +52,7 @@ func TestNodeStatusAndReorgs(t *testing.T) {
 	g.Expect(p.callsOf("getnetworkinfo")).To(Equal(infos))
 	g.Expect(p.callsOf("getblockhash")).To(Equal(hashes))
 	g.Expect(p.callsOf("getchaintips")).To(Equal(tips))
-	g.Expect(p.callsOf("listbanned") + p.callsOf("setban")).To(BeZero(), "no bans to look after without partitions")
+	g.Expect(p.callsOf("listbanned")+p.callsOf("setban")).To(BeZero(), "no bans to look after without partitions")
 
 	testkit.By(t, "a tip that grows costs one getblockhash per node, and is no reorg")
 	mined := p.doubles[0].Mine(3, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080")
