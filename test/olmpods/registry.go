@@ -43,6 +43,7 @@ func (p *Player) playRegistryPods(ctx context.Context) {
 	if err := p.Client.List(ctx, &pods); err != nil {
 		return
 	}
+	var starting []*corev1.Pod
 	live := map[types.UID]bool{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
@@ -50,21 +51,26 @@ func (p *Player) playRegistryPods(ctx context.Context) {
 			continue
 		}
 		live[pod.UID] = true
-		if p.served[pod.UID] != nil || p.Err("pod/"+pod.Name) != nil {
-			continue
+		if p.served[pod.UID] == nil && p.Err("pod/"+pod.Name) == nil {
+			starting = append(starting, pod)
 		}
+	}
+	// Pods that are gone take their server with them first: kwok hands a freed IP to
+	// the next pod at once, and a server left on it would answer for the new pod
+	// while its image is still being pulled (OLM saw a catalog READY that way).
+	for uid, s := range p.served {
+		if !live[uid] {
+			s.stop()
+			delete(p.served, uid)
+		}
+	}
+	for _, pod := range starting {
 		s, err := p.serve(ctx, pod)
 		if err != nil {
 			p.fail("pod/"+pod.Name, err)
 			continue
 		}
 		p.served[pod.UID] = s
-	}
-	for uid, s := range p.served { // pods that are gone take their server with them
-		if !live[uid] {
-			s.stop()
-			delete(p.served, uid)
-		}
 	}
 }
 
