@@ -22,6 +22,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -106,6 +107,7 @@ func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.Bi
 	r.publish(network, ended.ready, ended.answers, ended.creds)
 	connected := connectedCondition(network, ended.ready, ended.answers)
 	synced := syncedCondition(network, ended.ready, ended.answers)
+	reportPeerMetrics(network, ended, connected, synced)
 	if _, err := r.status.write(ctx, network, peerStatus{Conditions: []metav1.Condition{connected, synced}}); err != nil {
 		return err
 	}
@@ -119,6 +121,7 @@ func (r *PeerReconciler) forget(key types.NamespacedName) {
 	r.creds.forget(key)
 	r.status.forget(key)
 	r.Observations.forget(key)
+	metrics.ForgetPeers(metricsNetwork(key))
 }
 
 // credentials returns the network's credentials, read again only when the Secret's
