@@ -32,6 +32,7 @@ const DefaultImage = "bitcoin/bitcoin:28.1"
 const RelatedImageEnvVar = "RELATED_IMAGE_BITCOIN_CORE"
 
 // BitcoinNetworkSpec is the network the user asks for.
+// +kubebuilder:validation:XValidation:rule="self.chain == 'regtest' || (!has(self.mining) && (!has(self.partitions) || size(self.partitions) == 0))",message="spec.mining and spec.partitions are for regtest only: on signet and testnet4 public peers would connect anyway"
 type BitcoinNetworkSpec struct {
 	// Nodes is the number of bitcoind nodes. 0 keeps the network's objects but runs no node.
 	// +kubebuilder:validation:Minimum=0
@@ -101,6 +102,69 @@ type BitcoinNetworkSpec struct {
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Volume retention",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
 	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitempty"`
+
+	// Mining is what the operator mines: up to a height, every interval, by which nodes,
+	// to which address. Regtest only. Unset, the operator mines nothing.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Mining",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
+	Mining *BitcoinNetworkMining `json:"mining,omitempty"`
+
+	// Partitions split the network into groups of node ordinals, e.g. [[0, 1], [2, 3]]:
+	// the operator wires each group apart and keeps the groups from connecting. Nodes in
+	// no group form one more group; ordinals at or above spec.nodes are ignored. Removing
+	// the partitions heals the network. Regtest only.
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:XValidation:rule="self.all(g, g.all(o, self.exists_one(h, o in h)))",message="spec.partitions must list each ordinal at most once"
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Partitions",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
+	Partitions []PartitionGroup `json:"partitions,omitempty"`
+}
+
+// PartitionGroup is one group of spec.partitions: the ordinals of nodes that stay
+// connected to each other and to no node of another group.
+// +kubebuilder:validation:MaxItems=100
+// +listType=set
+type PartitionGroup []NodeOrdinal
+
+// NodeOrdinal is the ordinal of a node of the network, its StatefulSet pod's index.
+// +kubebuilder:validation:Minimum=0
+type NodeOrdinal int32
+
+// BitcoinNetworkMining is what the operator mines on a regtest network.
+type BitcoinNetworkMining struct {
+	// MinHeight is the height the best chain is mined to, at least (101 makes the first
+	// coinbase spendable). Raising it mines the difference once; lowering it mines
+	// nothing.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Minimum height",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:number"}
+	MinHeight int64 `json:"minHeight,omitempty"`
+
+	// Interval is how often one more block is mined, a duration of at least 1s, e.g. 10s.
+	// Unset, nothing is mined beyond minHeight.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.mining.interval must be at least 1s"
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Interval",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text"}
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Nodes are the ordinals of the nodes that mine. Without partitions they take turns;
+	// with partitions each group is mined by its first listed node, and a group with none
+	// listed does not mine. Ordinals at or above spec.nodes are ignored.
+	// +kubebuilder:default={0}
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=set
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Mining nodes",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
+	Nodes []NodeOrdinal `json:"nodes,omitempty"`
+
+	// Address is the regtest address the coinbase pays. Unset, the operator generates a
+	// key into the Secret <name>-mining-key and mines to its P2WPKH address.
+	// +kubebuilder:validation:MaxLength=90
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(bcrt1[02-9ac-hj-np-z]{8,86}|[mn2][1-9A-HJ-NP-Za-km-z]{25,34})$')",message="spec.mining.address must be a regtest address: bcrt1... or a base58 address starting with m, n or 2"
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Coinbase address",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:text"}
+	Address string `json:"address,omitempty"`
 }
 
 // BitcoinNetworkNode is one node of a network as its pod shows it.
@@ -123,6 +187,22 @@ type BitcoinNetworkNode struct {
 	// (getblockchaininfo). Unset until the operator has reached the node.
 	// +optional
 	Blocks *int64 `json:"blocks,omitempty"`
+	// BestBlockHash is the hash of the node's best block when the operator last asked.
+	// +optional
+	BestBlockHash string `json:"bestBlockHash,omitempty"`
+	// Subversion is the node's user agent, e.g. /Satoshi:28.1.0/ (getnetworkinfo, asked
+	// once per pod and restart).
+	// +optional
+	Subversion string `json:"subversion,omitempty"`
+	// InboundPeers is the number of P2P connections other nodes opened to this one.
+	// +optional
+	InboundPeers *int32 `json:"inboundPeers,omitempty"`
+	// OutboundPeers is the number of P2P connections this node opened.
+	// +optional
+	OutboundPeers *int32 `json:"outboundPeers,omitempty"`
+	// Reorgs counts the times the operator saw the node's best chain drop blocks it had.
+	// +optional
+	Reorgs int32 `json:"reorgs,omitempty"`
 }
 
 // BitcoinNetworkStatus is the network as the operator last observed it. Several
@@ -171,15 +251,33 @@ type BitcoinNetworkStatus struct {
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Nodes",xDescriptors={"urn:alm:descriptor:text"}
 	Nodes []BitcoinNetworkNode `json:"nodes,omitempty"`
 
+	// Mining is what the operator mined: the address the coinbase pays and the height
+	// reached, refreshed with the peer rounds.
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Mining",xDescriptors={"urn:alm:descriptor:text"}
+	Mining *BitcoinNetworkMiningStatus `json:"mining,omitempty"`
+
 	// Conditions are the network's conditions: Available (every requested node is
-	// ready), Connected (the ready nodes form one P2P network), Synced (the ready nodes
-	// share one best block) and Degraded (something needs the user's attention; the
+	// ready), Connected (the ready nodes form one P2P network, one per group while
+	// partitioned), Synced (the ready nodes share one best block), Partitioned (the
+	// nodes are split as spec.partitions asks) and Degraded (something needs the user's attention; the
 	// message says what).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=status,displayName="Conditions",xDescriptors={"urn:alm:descriptor:io.kubernetes.conditions"}
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BitcoinNetworkMiningStatus is what the operator mined.
+type BitcoinNetworkMiningStatus struct {
+	// Address is the address the coinbase pays: spec.mining.address or the one of the
+	// key in <name>-mining-key.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// Height is the highest best-chain height the mining nodes reported.
+	// +optional
+	Height *int64 `json:"height,omitempty"`
 }
 
 // Condition types of a BitcoinNetwork.
@@ -195,6 +293,8 @@ const (
 	ConditionConnected = "Connected"
 	// ConditionSynced is True when every ready node reports the same best block.
 	ConditionSynced = "Synced"
+	// ConditionPartitioned is True while the nodes are split as spec.partitions asks.
+	ConditionPartitioned = "Partitioned"
 )
 
 // BitcoinNetwork is a network of Bitcoin Core nodes, one StatefulSet pod each.
@@ -205,7 +305,7 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +operator-sdk:csv:customresourcedefinitions:displayName="Bitcoin Network",resources={{StatefulSet,v1,"<name>-sts"},{Service,v1,"<name>-svc"},{NetworkPolicy,v1,"<name>-netpol"},{Pod,v1,"<name>-sts-<ordinal>"},{Secret,v1,"status.secretName"}}
+// +operator-sdk:csv:customresourcedefinitions:displayName="Bitcoin Network",resources={{StatefulSet,v1,"<name>-sts"},{Service,v1,"<name>-svc"},{NetworkPolicy,v1,"<name>-netpol"},{Pod,v1,"<name>-sts-<ordinal>"},{Secret,v1,"status.secretName"},{Secret,v1,"<name>-mining-key"}}
 // +kubebuilder:subresource:scale:specpath=.spec.nodes,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=btcnet,categories=bitcoin
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.spec.nodes`

@@ -89,7 +89,8 @@ func TestMethodsAgainstTheDouble(t *testing.T) {
 		AddedNode: "127.250.0.2:18444", Connected: true,
 		Addresses: []AddedNodeAddress{{Address: "127.250.0.2:18444", Connected: "outbound"}},
 	}}))
-	g.Expect(ca.GetPeerInfo(ctx)).To(Equal([]Peer{{ID: 0, Addr: "127.250.0.2:18444", ConnectionType: ConnectionTypeManual}}))
+	// Connected, a syncs b's chain: they share 101 blocks.
+	g.Expect(ca.GetPeerInfo(ctx)).To(Equal([]Peer{{ID: 0, Addr: "127.250.0.2:18444", ConnectionType: ConnectionTypeManual, SyncedBlocks: 101}}))
 	inbound, err := cb.GetPeerInfo(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(inbound).To(ConsistOf(And(

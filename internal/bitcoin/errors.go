@@ -7,12 +7,15 @@ import (
 
 // Error codes from Bitcoin Core's src/rpc/protocol.h.
 const (
-	CodeMiscError        = -1  // RPC_MISC_ERROR, also a wrong argument count
-	CodeNodeAlreadyAdded = -23 // RPC_CLIENT_NODE_ALREADY_ADDED
-	CodeNodeNotAdded     = -24 // RPC_CLIENT_NODE_NOT_ADDED
-	CodeInWarmup         = -28 // RPC_IN_WARMUP, while bitcoind is starting
-	CodeNodeNotConnected = -29 // RPC_CLIENT_NODE_NOT_CONNECTED
-	CodeMethodNotFound   = -32601
+	CodeMiscError         = -1  // RPC_MISC_ERROR, also a wrong argument count
+	CodeInvalidAddress    = -5  // RPC_INVALID_ADDRESS_OR_KEY
+	CodeInvalidParameter  = -8  // RPC_INVALID_PARAMETER, e.g. a block height out of range
+	CodeNodeAlreadyAdded  = -23 // RPC_CLIENT_NODE_ALREADY_ADDED
+	CodeNodeNotAdded      = -24 // RPC_CLIENT_NODE_NOT_ADDED
+	CodeInWarmup          = -28 // RPC_IN_WARMUP, while bitcoind is starting
+	CodeNodeNotConnected  = -29 // RPC_CLIENT_NODE_NOT_CONNECTED
+	CodeInvalidIPOrSubnet = -30 // RPC_CLIENT_INVALID_IP_OR_SUBNET, also an unban of no ban
+	CodeMethodNotFound    = -32601
 )
 
 var (
@@ -32,6 +35,9 @@ type RPCError struct {
 func (e *RPCError) Error() string {
 	return fmt.Sprintf("bitcoind RPC error %d: %s", e.Code, e.Message)
 }
+
+// HasCode reports whether err is an RPCError with the given code.
+func HasCode(err error, code int) bool { return hasCode(err, code) }
 
 // hasCode reports whether err is an RPCError with the given code.
 func hasCode(err error, code int) bool {

@@ -125,3 +125,78 @@ func (c *Client) GetBlockchainInfo(ctx context.Context) (BlockchainInfo, error) 
 	}
 	return info, nil
 }
+
+// GenerateToAddress mines blocks to address at once (regtest) and returns their
+// hashes. Bitcoin Core needs no wallet for it.
+func (c *Client) GenerateToAddress(ctx context.Context, blocks int, address string) ([]string, error) {
+	var hashes []string
+	if err := c.call(ctx, "generatetoaddress", []any{blocks, address}, &hashes); err != nil {
+		return nil, err
+	}
+	return hashes, nil
+}
+
+// GetBlockHash returns the hash of the block at height on the best chain.
+func (c *Client) GetBlockHash(ctx context.Context, height int64) (string, error) {
+	var hash string
+	if err := c.call(ctx, "getblockhash", []any{height}, &hash); err != nil {
+		return "", err
+	}
+	return hash, nil
+}
+
+// GetBestBlockHash returns the hash of the best chain's tip.
+func (c *Client) GetBestBlockHash(ctx context.Context) (string, error) {
+	var hash string
+	if err := c.call(ctx, "getbestblockhash", []any{}, &hash); err != nil {
+		return "", err
+	}
+	return hash, nil
+}
+
+// ChainTip is an entry of getchaintips.
+type ChainTip struct {
+	Height int64  `json:"height"`
+	Hash   string `json:"hash"`
+	// BranchLen is the number of blocks from the fork point with the active chain to
+	// this tip; 0 for the active tip.
+	BranchLen int64  `json:"branchlen"`
+	Status    string `json:"status"`
+}
+
+// GetChainTips lists the tips of the chains the node knows: the active one and the
+// forks it left or never took.
+func (c *Client) GetChainTips(ctx context.Context) ([]ChainTip, error) {
+	var tips []ChainTip
+	if err := c.call(ctx, "getchaintips", []any{}, &tips); err != nil {
+		return nil, err
+	}
+	return tips, nil
+}
+
+// Ban is an entry of listbanned.
+type Ban struct {
+	// Address is a subnet: "<ip>/32" for one IPv4 address.
+	Address       string `json:"address"`
+	TimeRemaining int64  `json:"time_remaining"`
+}
+
+// SetBan bans an IP for seconds (bitcoind refuses its connections and closes those
+// open) or, with remove, lifts the ban. Banning an address already banned and
+// lifting a ban that is not there fail (-23, -30): Core has no renewal, so renew by
+// removing first.
+func (c *Client) SetBan(ctx context.Context, ip string, remove bool, seconds int64) error {
+	if remove {
+		return c.call(ctx, "setban", []any{ip, "remove"}, nil)
+	}
+	return c.call(ctx, "setban", []any{ip, "add", seconds}, nil)
+}
+
+// ListBanned lists the bans in force.
+func (c *Client) ListBanned(ctx context.Context) ([]Ban, error) {
+	var bans []Ban
+	if err := c.call(ctx, "listbanned", []any{}, &bans); err != nil {
+		return nil, err
+	}
+	return bans, nil
+}

@@ -30,9 +30,10 @@ func reportNodeMetrics(network *bitcoinv1alpha1.BitcoinNetwork, s nodeStatus) {
 // reportPeerMetrics exports what a round found: the conditions it led to, and each
 // ready node's peers and chain. A node skipped this round stands by its last answer,
 // as it does for the conditions; one never heard from counts as not answering.
-func reportPeerMetrics(network *bitcoinv1alpha1.BitcoinNetwork, ended *peerRound, connected, synced metav1.Condition) {
+func reportPeerMetrics(network *bitcoinv1alpha1.BitcoinNetwork, ended *peerRound, connected, synced, partitioned metav1.Condition) {
 	v := metrics.PeersView{Connected: connected.Status == metav1.ConditionTrue, Synced: synced.Status == metav1.ConditionTrue,
-		Nodes: make(map[int32]metrics.NodeAnswer, len(ended.ready))}
+		Partitioned: partitioned.Status == metav1.ConditionTrue,
+		Nodes:       make(map[int32]metrics.NodeAnswer, len(ended.ready))}
 	for _, n := range ended.ready {
 		a := ended.answers[n.Ordinal]
 		if a.err != nil {

@@ -107,7 +107,8 @@ func TestMetricSeriesGoWithTheirNetworks(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		s := seriesIn(g, ns)
 		for _, family := range []string{"bitcoin_operator_network_nodes_desired", "bitcoin_operator_network_nodes_ready",
-			"bitcoin_operator_network_available", "bitcoin_operator_network_connected", "bitcoin_operator_network_synced"} {
+			"bitcoin_operator_network_available", "bitcoin_operator_network_connected", "bitcoin_operator_network_synced",
+			"bitcoin_operator_network_partitioned"} {
 			g.Expect(s).To(HaveKeyWithValue(family, count), family)
 		}
 		g.Expect(s).To(HaveKeyWithValue("bitcoin_operator_node_ready", withPods))
@@ -157,7 +158,7 @@ func TestMetricsShowWhatTheNodesSay(t *testing.T) {
 		return v
 	}
 	g.Eventually(func(g Gomega) {
-		for name, want := range map[string]float64{"nodes_desired": 3, "nodes_ready": 3, "available": 1, "connected": 1, "synced": 1, "best_height": 7} {
+		for name, want := range map[string]float64{"nodes_desired": 3, "nodes_ready": 3, "available": 1, "connected": 1, "synced": 1, "partitioned": 0, "best_height": 7} {
 			g.Expect(value(g, "bitcoin_operator_network_"+name, network)).To(Equal(want), name)
 		}
 		g.Expect(value(g, "bitcoin_operator_network_tip_changed_timestamp_seconds", network)).To(BeNumerically("~", float64(time.Now().Unix()), 120))

@@ -79,6 +79,13 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	keyProblem, err := r.ensureMiningKey(ctx, network)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if credsProblem == nil {
+		credsProblem = keyProblem
+	}
 	applyErr := r.applyChildren(ctx, network, creds)
 	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, credsProblem, applyErr))
 }

@@ -34,8 +34,11 @@ type networkObservation struct {
 
 // nodeObservation is what a node last answered.
 type nodeObservation struct {
-	Peers  int32
-	Blocks int64
+	Peers, Inbound, Outbound int32
+	Blocks                   int64
+	BestBlockHash            string
+	Subversion               string
+	Reorgs                   int32
 }
 
 func newObservations() *observations {

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,15 +12,57 @@ import (
 )
 
 // connectedCondition says whether the P2P connections the ready nodes report link
-// them all: an edge joins two nodes when either lists a connection with the other's
-// IP (an inbound connection shows the dialer's IP with a port of its own).
-func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer) metav1.Condition {
+// them all (each group alone while partitioned): an edge joins two nodes when either
+// lists a connection with the other's IP (an inbound connection shows the dialer's IP
+// with a port of its own). A node with no path is NoP2PPath, never to be confused
+// with a split the user asked for (Partitioned).
+func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer, s split) metav1.Condition {
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionConnected, status, reason, message)
 	}
 	if c, unknown := unobserved(set, nodes, answers); unknown {
 		return c
 	}
+	links := p2pLinks(nodes, answers)
+	var apart, firsts []string
+	for _, group := range s.grouped(nodes) {
+		if len(group) == 0 {
+			continue
+		}
+		within := map[int32][]int32{}
+		for from, tos := range links {
+			for _, to := range tos {
+				if !s.apart(from, to) {
+					within[from] = append(within[from], to)
+				}
+			}
+		}
+		reached := reachable(group[0].Ordinal, within)
+		for _, n := range group {
+			if !reached[n.Ordinal] {
+				apart = append(apart, n.NodeName)
+				if len(firsts) == 0 || firsts[len(firsts)-1] != group[0].NodeName {
+					firsts = append(firsts, group[0].NodeName)
+				}
+			}
+		}
+	}
+	if len(apart) > 0 {
+		return set(metav1.ConditionFalse, "NoP2PPath", fmt.Sprintf("%s no P2P path to %s yet",
+			subject(apart, "has", "have"), strings.Join(firsts, " or ")))
+	}
+	switch {
+	case s.requested():
+		return set(metav1.ConditionTrue, "Connected", fmt.Sprintf("The %d ready nodes form one P2P network per group: %s", len(nodes), s))
+	case len(nodes) == 1:
+		return set(metav1.ConditionTrue, "Connected", "The only ready node has no other to connect to")
+	}
+	return set(metav1.ConditionTrue, "Connected", fmt.Sprintf("The %d ready nodes form one P2P network", len(nodes)))
+}
+
+// p2pLinks returns, for each ready node, the ready nodes it reports a connection
+// with, both ways.
+func p2pLinks(nodes []readyNode, answers map[int32]answer) map[int32][]int32 {
 	ordinalOf := map[string]int32{}
 	for _, n := range nodes {
 		ordinalOf[n.IP] = n.Ordinal
@@ -35,47 +78,95 @@ func connectedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNo
 			}
 		}
 	}
-	reached := reachable(nodes[0].Ordinal, links)
-	var apart []string
-	for _, n := range nodes {
-		if !reached[n.Ordinal] {
-			apart = append(apart, n.NodeName)
-		}
-	}
-	if len(apart) > 0 {
-		return set(metav1.ConditionFalse, "Partitioned", fmt.Sprintf("%s no P2P path to %s yet",
-			subject(apart, "has", "have"), nodes[0].NodeName))
-	}
-	if len(nodes) == 1 {
-		return set(metav1.ConditionTrue, "Connected", "The only ready node has no other to connect to")
-	}
-	return set(metav1.ConditionTrue, "Connected", fmt.Sprintf("The %d ready nodes form one P2P network", len(nodes)))
+	return links
 }
 
-// syncedCondition says whether every ready node reports the same best block.
-func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer) metav1.Condition {
+// syncedCondition says whether every ready node reports the same best block. While
+// partitioned, groups that agree within but not with each other are Diverged, as
+// asked; nodes that disagree within a group are BestBlocksDiffer.
+func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer, s split) metav1.Condition {
 	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 		return condition(network, bitcoinv1alpha1.ConditionSynced, status, reason, message)
 	}
 	if c, unknown := unobserved(set, nodes, answers); unknown {
 		return c
 	}
-	first := answers[nodes[0].Ordinal].chain
 	var behind []string
-	for _, n := range nodes[1:] {
-		if c := answers[n.Ordinal].chain; c.BestBlockHash != first.BestBlockHash {
-			behind = append(behind, fmt.Sprintf("%s at height %d", n.NodeName, c.Blocks))
+	var firsts []readyNode
+	for _, group := range s.grouped(nodes) {
+		if len(group) == 0 {
+			continue
+		}
+		firsts = append(firsts, group[0])
+		first := answers[group[0].Ordinal].chain
+		for _, n := range group[1:] {
+			if c := answers[n.Ordinal].chain; c.BestBlockHash != first.BestBlockHash {
+				behind = append(behind, fmt.Sprintf("%s at height %d", n.NodeName, c.Blocks))
+			}
 		}
 	}
 	if len(behind) > 0 {
+		first := answers[firsts[0].Ordinal].chain
 		return set(metav1.ConditionFalse, "BestBlocksDiffer", fmt.Sprintf("%s is at height %d (%s); %s",
-			nodes[0].NodeName, first.Blocks, first.BestBlockHash, strings.Join(behind, ", ")))
+			firsts[0].NodeName, first.Blocks, first.BestBlockHash, strings.Join(behind, ", ")))
+	}
+	first := answers[firsts[0].Ordinal].chain
+	for _, f := range firsts[1:] {
+		if answers[f.Ordinal].chain.BestBlockHash != first.BestBlockHash {
+			return set(metav1.ConditionFalse, "Diverged", "The groups have different best blocks: "+groupTips(nodes, answers, s))
+		}
 	}
 	if len(nodes) == 1 {
 		return set(metav1.ConditionTrue, "Synced", fmt.Sprintf("The only ready node is at height %d (%s)", first.Blocks, first.BestBlockHash))
 	}
 	return set(metav1.ConditionTrue, "Synced", fmt.Sprintf("The %d ready nodes are at height %d (%s)",
 		len(nodes), first.Blocks, first.BestBlockHash))
+}
+
+// groupTips lists the groups with the height and best block of each group's first
+// ready node: "[0 1] at height 5 (3f1c..); [2 3] at height 7 (9a02..)".
+func groupTips(nodes []readyNode, answers map[int32]answer, s split) string {
+	var parts []string
+	for i, group := range s.grouped(nodes) {
+		if len(group) == 0 {
+			parts = append(parts, fmt.Sprintf("%v with no ready node", s.groups[i]))
+			continue
+		}
+		c := answers[group[0].Ordinal].chain
+		parts = append(parts, fmt.Sprintf("%v at height %d (%s)", s.groups[i], c.Blocks, shortHash(c.BestBlockHash)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reasonNotRequested is Partitioned's reason when spec.partitions is empty.
+const reasonNotRequested = "NotRequested"
+
+// partitionedCondition says whether the nodes are split as spec.partitions asks: no
+// ready node reports a connection with a node of another group.
+func partitionedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode, answers map[int32]answer, s split) metav1.Condition {
+	set := func(status metav1.ConditionStatus, reason, message string) metav1.Condition {
+		return condition(network, bitcoinv1alpha1.ConditionPartitioned, status, reason, message)
+	}
+	if !s.requested() {
+		return set(metav1.ConditionFalse, reasonNotRequested, "spec.partitions is empty: the nodes form one network")
+	}
+	if c, unknown := unobserved(set, nodes, answers); unknown {
+		return c
+	}
+	var across []string
+	for from, tos := range p2pLinks(nodes, answers) {
+		for _, to := range tos {
+			if from < to && s.apart(from, to) {
+				across = append(across, fmt.Sprintf("%d-%d", from, to))
+			}
+		}
+	}
+	if len(across) > 0 {
+		slices.Sort(across)
+		across = slices.Compact(across)
+		return set(metav1.ConditionFalse, "Splitting", "Nodes of different groups are still connected: "+strings.Join(across, ", "))
+	}
+	return set(metav1.ConditionTrue, "Split", "Split as requested: "+groupTips(nodes, answers, s))
 }
 
 // unobserved returns the condition for a network whose nodes cannot tell: none is

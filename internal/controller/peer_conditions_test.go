@@ -61,11 +61,14 @@ func TestConnectedCondition(t *testing.T) {
 			metav1.ConditionFalse, "Node n-sts-1 has no P2P path to n-sts-0 yet"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := connectedCondition(network, tc.nodes, tc.answers)
+			c := connectedCondition(network, tc.nodes, tc.answers, split{})
 			g := NewWithT(t)
 			g.Expect(c.Type).To(Equal(bitcoinv1alpha1.ConditionConnected))
 			g.Expect(c.Status).To(Equal(tc.status))
 			g.Expect(c.Message).To(Equal(tc.message))
+			if c.Status == metav1.ConditionFalse && len(tc.nodes) > 0 {
+				g.Expect(c.Reason).To(Equal("NoP2PPath"), "never Partitioned, the reason of a requested split")
+			}
 		})
 	}
 }
@@ -75,12 +78,69 @@ func TestSyncedCondition(t *testing.T) {
 	network := &bitcoinv1alpha1.BitcoinNetwork{}
 	nodes := testReadyNodes(3)
 	same := answersWithLinks(nodes, "abc")
-	c := syncedCondition(network, nodes, same)
+	c := syncedCondition(network, nodes, same, split{})
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(c.Message).To(Equal("The 3 ready nodes are at height 5 (abc)"))
 
 	same[2] = answer{chain: bitcoin.BlockchainInfo{Blocks: 4, BestBlockHash: "old"}}
-	c = syncedCondition(network, nodes, same)
+	c = syncedCondition(network, nodes, same, split{})
 	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(c.Message).To(Equal("n-sts-0 is at height 5 (abc); n-sts-2 at height 4"))
+}
+
+func splitNetwork(nodes int32, groups ...[]bitcoinv1alpha1.NodeOrdinal) *bitcoinv1alpha1.BitcoinNetwork {
+	return &bitcoinv1alpha1.BitcoinNetwork{Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: nodes, Partitions: func() []bitcoinv1alpha1.PartitionGroup {
+		var out []bitcoinv1alpha1.PartitionGroup
+		for _, g := range groups {
+			out = append(out, g)
+		}
+		return out
+	}()}}
+}
+
+func TestSplitOf(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(splitOf(splitNetwork(4)).requested()).To(BeFalse())
+	s := splitOf(splitNetwork(5, []bitcoinv1alpha1.NodeOrdinal{3, 1}, []bitcoinv1alpha1.NodeOrdinal{7}))
+	g.Expect(s.groups).To(Equal([][]int32{{3, 1}, {0, 2, 4}}), "ordinals beyond spec.nodes ignored, the rest form one more group")
+	g.Expect(s.apart(1, 3)).To(BeFalse())
+	g.Expect(s.apart(1, 0)).To(BeTrue())
+	g.Expect(splitOf(splitNetwork(2, []bitcoinv1alpha1.NodeOrdinal{0, 1})).groups).To(HaveLen(1), "no empty group")
+}
+
+func TestConditionsWhileSplit(t *testing.T) {
+	g := NewWithT(t)
+	nodes := testReadyNodes(4)
+	network := splitNetwork(4, []bitcoinv1alpha1.NodeOrdinal{0, 1}, []bitcoinv1alpha1.NodeOrdinal{2, 3})
+	s := splitOf(network)
+
+	apart := answersWithLinks(nodes, "aaaa1111bbbb", [2]int{0, 1}, [2]int{2, 3})
+	for _, o := range []int32{2, 3} {
+		a := apart[o]
+		a.chain = bitcoin.BlockchainInfo{Blocks: 7, BestBlockHash: "cccc2222dddd"}
+		apart[o] = a
+	}
+	c := partitionedCondition(network, nodes, apart, s)
+	g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(c.Message).To(Equal("Split as requested: [0 1] at height 5 (aaaa1111..); [2 3] at height 7 (cccc2222..)"))
+	c = connectedCondition(network, nodes, apart, s)
+	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), "each group is connected")
+	g.Expect(c.Message).To(Equal("The 4 ready nodes form one P2P network per group: [0 1] [2 3]"))
+	c = syncedCondition(network, nodes, apart, s)
+	g.Expect(c.Reason).To(Equal("Diverged"))
+	g.Expect(c.Message).To(Equal("The groups have different best blocks: [0 1] at height 5 (aaaa1111..); [2 3] at height 7 (cccc2222..)"))
+
+	across := answersWithLinks(nodes, "h", [2]int{0, 1}, [2]int{2, 3}, [2]int{1, 2})
+	c = partitionedCondition(network, nodes, across, s)
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Message).To(Equal("Nodes of different groups are still connected: 1-2"))
+
+	lone := answersWithLinks(nodes, "h", [2]int{0, 1}, [2]int{1, 2})
+	c = connectedCondition(network, nodes, lone, s)
+	g.Expect(c.Reason).To(Equal("NoP2PPath"))
+	g.Expect(c.Message).To(Equal("Node n-sts-3 has no P2P path to n-sts-2 yet"), "a link across groups is no path within one")
+
+	c = partitionedCondition(&bitcoinv1alpha1.BitcoinNetwork{}, nodes, apart, split{})
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Reason).To(Equal("NotRequested"))
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -52,6 +54,8 @@ type PeerReconciler struct {
 	// resourceVersion then: a round reads the Secret whole only when the cache shows
 	// that it changed.
 	creds networkMemory[*credentials]
+	// miningKeys holds the address of each network's generated mining key as last read.
+	miningKeys networkMemory[miningAddressOf]
 }
 
 // Intervals between the rounds of a network that is still settling: after the
@@ -88,15 +92,29 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			return ctrl.Result{}, err
 		}
 	}
-	round := &peerRound{ready: ready, creds: creds, key: roundKey(ready, creds)}
+	plan, err := r.miningPlanOf(ctx, network)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s := splitOf(network)
+	round := &peerRound{ready: ready, creds: creds, mining: plan, split: s, key: roundKey(ready, creds, plan, s)}
+	if !state.bansLeftKnown {
+		// A restarted operator does not know whether a split's bans remain: the
+		// status says whether the network was split.
+		state.bansLeft, state.bansLeftKnown = meta.FindStatusCondition(network.Status.Conditions, bitcoinv1alpha1.ConditionPartitioned) != nil &&
+			meta.FindStatusCondition(network.Status.Conditions, bitcoinv1alpha1.ConditionPartitioned).Reason != reasonNotRequested, true
+	}
 	due, wait := state.due(round.key, time.Now())
 	if !due {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, links map[types.UID]*rpcLink, round *peerRound) {
-		round.answers = r.ask(ctx, network, round.ready, round.creds, links)
-		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, links)
-		round.retryAt = earliestRetry(links)
+	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
+		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
+		r.reportReorgs(ctx, network, round.ready, round.answers)
+		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split)
+		state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
+		round.mined = r.mine(ctx, network, round, state.links, &state.mining)
+		round.retryAt = earliestRetry(state.links)
 	})
 	return ctrl.Result{RequeueAfter: roundDeadline}, nil
 }
@@ -105,20 +123,41 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // they changed, and schedules the next round.
 func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, ended *peerRound) error {
 	r.publish(network, ended.ready, ended.answers, ended.creds)
-	connected := connectedCondition(network, ended.ready, ended.answers)
-	synced := syncedCondition(network, ended.ready, ended.answers)
-	reportPeerMetrics(network, ended, connected, synced)
-	if _, err := r.status.write(ctx, network, peerStatus{Conditions: []metav1.Condition{connected, synced}}); err != nil {
+	connected := connectedCondition(network, ended.ready, ended.answers, ended.split)
+	synced := syncedCondition(network, ended.ready, ended.answers, ended.split)
+	partitioned := partitionedCondition(network, ended.ready, ended.answers, ended.split)
+	reportPeerMetrics(network, ended, connected, synced, partitioned)
+	status := peerStatus{Mining: r.throttledMining(network, state, miningStatus(ended.mining, ended)), Conditions: []metav1.Condition{connected, synced, partitioned}}
+	wrote, err := r.status.write(ctx, network, status)
+	if err != nil {
 		return err
 	}
-	state.scheduleNext(time.Now().Add(r.nextRound(ended, connected, synced)))
+	if wrote {
+		state.miningWrittenAt = time.Now()
+	}
+	state.scheduleNext(time.Now().Add(r.nextRound(ended, state, connected, synced, partitioned)))
 	return nil
+}
+
+// throttledMining keeps the height status.mining shows while only the height moved
+// and it was written less than a period ago: blocks mined by interval refresh it with
+// the regular rounds, not one write per block.
+func (r *PeerReconciler) throttledMining(network *bitcoinv1alpha1.BitcoinNetwork, state *roundState,
+	s *bitcoinv1alpha1.BitcoinNetworkMiningStatus) *bitcoinv1alpha1.BitcoinNetworkMiningStatus {
+	shown := network.Status.Mining
+	if s == nil || shown == nil || shown.Address != s.Address || shown.Height == nil || time.Since(state.miningWrittenAt) >= r.Period {
+		return s
+	}
+	kept := *s
+	kept.Height = shown.Height
+	return &kept
 }
 
 // forget drops what the reconciler and its observations hold of a network that is gone.
 func (r *PeerReconciler) forget(key types.NamespacedName) {
 	r.rounds.forget(key)
 	r.creds.forget(key)
+	r.miningKeys.forget(key)
 	r.status.forget(key)
 	r.Observations.forget(key)
 	metrics.ForgetPeers(metricsNetwork(key))
@@ -158,14 +197,15 @@ func (r *PeerReconciler) readyNodes(ctx context.Context, network *bitcoinv1alpha
 		client.MatchingFields{indexPodNetwork: network.Name}); err != nil {
 		return nil, fmt.Errorf("failed to list the network's pods: %w", err)
 	}
-	uids := map[string]types.UID{}
-	for _, p := range pods.Items {
-		uids[p.Name] = p.UID
+	byName := map[string]*corev1.Pod{}
+	for i := range pods.Items {
+		byName[pods.Items[i].Name] = &pods.Items[i]
 	}
 	var ready []readyNode
 	for _, n := range observeNodes(network, sts, pods.Items).Nodes {
 		if n.Ready && n.IP != "" {
-			ready = append(ready, readyNode{BitcoinNetworkNode: n, pod: uids[n.NodeName],
+			pod := byName[n.NodeName]
+			ready = append(ready, readyNode{BitcoinNetworkNode: n, pod: pod.UID, restarts: restarts(pod),
 				rpc: hostPort(n.IP, ports.RPC), p2p: hostPort(n.IP, ports.P2P)})
 		}
 	}
@@ -181,7 +221,7 @@ func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready 
 	for _, n := range ready {
 		switch a := answers[n.Ordinal]; {
 		case a.err == nil:
-			observed[n.Ordinal] = nodeObservation{Peers: int32(len(a.peers)), Blocks: a.chain.Blocks}
+			observed[n.Ordinal] = r.observation(network, n.Ordinal, a)
 		case errors.Is(a.err, bitcoin.ErrUnauthorized):
 			refused = append(refused, n.NodeName)
 		}
@@ -197,17 +237,18 @@ func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready 
 
 // peerStatus is the part of the status the peer reconciler owns.
 type peerStatus struct {
-	Conditions []metav1.Condition `json:"conditions"`
+	Mining     *bitcoinv1alpha1.BitcoinNetworkMiningStatus `json:"mining,omitempty"`
+	Conditions []metav1.Condition                          `json:"conditions"`
 }
 
 func (s peerStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
-	return conditionsChanged(network, s.Conditions)
+	return !equality.Semantic.DeepEqual(s.Mining, network.Status.Mining) || conditionsChanged(network, s.Conditions)
 }
 
 // nextRound is how long after a round the next is due: soon while the network
 // settles, at the next due retry of a failing node, and otherwise after about one
 // Period, with jitter so that networks created together do not poll together.
-func (r *PeerReconciler) nextRound(ended *peerRound, conds ...metav1.Condition) time.Duration {
+func (r *PeerReconciler) nextRound(ended *peerRound, state *roundState, conds ...metav1.Condition) time.Duration {
 	next := r.Period + time.Duration(rand.Int64N(int64(r.Period)/5+1)) - r.Period/10
 	if ended.changed {
 		next = min(next, settleAfterChange)
@@ -216,6 +257,12 @@ func (r *PeerReconciler) nextRound(ended *peerRound, conds ...metav1.Condition) 
 		if c.Status != metav1.ConditionTrue && c.Reason != "NoReadyNodes" {
 			next = min(next, settleWhileApart)
 		}
+	}
+	if p := ended.mining; p != nil && p.interval > 0 {
+		next = min(next, max(time.Until(state.mining.lastBlockAt.Add(p.interval)), 0)+10*time.Millisecond)
+	}
+	if ended.mined != nil && ended.mined.blocks > 0 && ended.mining.minHeight > ended.mined.height {
+		next = min(next, settleAfterChange) // more of minHeight to mine
 	}
 	if !ended.retryAt.IsZero() {
 		next = min(next, max(time.Until(ended.retryAt), 0)+10*time.Millisecond)

@@ -36,6 +36,9 @@ const (
 type peerRound struct {
 	ready []readyNode
 	creds *credentials
+	// mining is what spec.mining asks of the round; nil when the network does not mine.
+	mining *miningPlan
+	split  split
 	// key says what the round was started for: a round whose key differs from the
 	// network's now is out of date, and the next one starts at once.
 	key string
@@ -44,12 +47,14 @@ type peerRound struct {
 	answers map[int32]answer
 	changed bool      // addnode entries were added or removed
 	retryAt time.Time // the earliest retry of a failing or slow node; zero if none
+	mined   *mined    // what the round mined, if anything
 }
 
-// roundKey is what a round depends on: the ready nodes' addresses and the credentials.
-func roundKey(ready []readyNode, creds *credentials) string {
+// roundKey is what a round depends on: the ready nodes' addresses, the credentials
+// and the mining plan.
+func roundKey(ready []readyNode, creds *credentials, mining *miningPlan, s split) string {
 	var b strings.Builder
-	b.WriteString(creds.secret + "/" + creds.version)
+	b.WriteString(creds.secret + "/" + creds.version + " " + mining.String() + " split " + s.String())
 	for _, n := range ready {
 		b.WriteString(" " + string(n.pod) + "@" + n.rpc)
 	}
@@ -67,6 +72,12 @@ type roundState struct {
 	lastKey  string     // of the last round started
 	nextAt   time.Time  // when the next round is due, unless the key changes
 	gone     bool       // the network is gone: the last round closes the links
+	mining   miningState
+	// bansLeft: a split's bans may remain on some node; rounds lift them after healing.
+	bansLeft, bansLeftKnown bool
+	// miningWrittenAt is when status.mining was last written: the height it shows is
+	// refreshed once a period, not with every block mined by interval.
+	miningWrittenAt time.Time
 }
 
 // peerRounds runs every network's rounds.
@@ -169,7 +180,7 @@ func (s *roundState) scheduleNext(at time.Time) {
 // context, a copy of the network and the network's links. The network is woken on
 // ended when it is over. Once the manager stops, no round starts.
 func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundState, round *peerRound,
-	work func(context.Context, *bitcoinv1alpha1.BitcoinNetwork, map[types.UID]*rpcLink, *peerRound)) {
+	work func(context.Context, *bitcoinv1alpha1.BitcoinNetwork, *roundState, *peerRound)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -184,7 +195,7 @@ func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundStat
 	p.wg.Go(func() {
 		defer cancel()
 		begun := time.Now()
-		work(ctx, network, s.links, round)
+		work(ctx, network, s, round)
 		metrics.RoundEnded(begun, ctx.Err())
 		s.mu.Lock()
 		s.running, s.finished = nil, round

@@ -22,7 +22,15 @@ import (
 type readyNode struct {
 	bitcoinv1alpha1.BitcoinNetworkNode
 	pod      types.UID
+	restarts int32  // of the pod's containers: a restarted bitcoind is a new incarnation
 	rpc, p2p string // ip:port
+}
+
+// incarnation names one run of a node's bitcoind: its pod and the pod's restarts.
+// What a node says of itself (getnetworkinfo's subversion) is asked once per
+// incarnation.
+func (n readyNode) incarnation() string {
+	return fmt.Sprintf("%s/%d", n.pod, n.restarts)
 }
 
 // answer is what a node said when asked for its peers and chain, or why it did not.
@@ -30,6 +38,11 @@ type answer struct {
 	added []string // getaddednodeinfo
 	peers []bitcoin.Peer
 	chain bitcoin.BlockchainInfo
+	// subversion is getnetworkinfo's, asked once per incarnation and carried over.
+	subversion, incarnation string
+	// reorg is set when the node's best chain dropped blocks it had since its last
+	// answer; never on a skipped answer.
+	reorg *reorg
 	err   error
 	// slow is how long the slowest call took, when that was over slowCall.
 	slow time.Duration
@@ -65,6 +78,7 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 		keep[n.pod] = true
 		link := linkTo(links, n.pod, n.rpc, creds)
 		a := link.skipped()
+		known := link.known()
 		if !link.due(now) {
 			mu.Lock()
 			answers[n.Ordinal] = a
@@ -74,7 +88,7 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			r.rounds.call(ctx, func() { a = askNode(ctx, link.client) })
+			r.rounds.call(ctx, func() { a = askNode(ctx, link.client, n.incarnation(), known) })
 			mu.Lock()
 			answers[n.Ordinal] = a
 			mu.Unlock()
@@ -112,7 +126,11 @@ func (r *PeerReconciler) settle(ctx context.Context, network *bitcoinv1alpha1.Bi
 	}
 }
 
-func askNode(ctx context.Context, c *bitcoin.Client) answer {
+// askNode asks a node for its added nodes, peers and chain: three calls. It asks
+// getnetworkinfo only for a new incarnation, and looks for a reorg only when the tip
+// changed since the node's last answer (known), so a settled network costs three
+// calls per node and round.
+func askNode(ctx context.Context, c *bitcoin.Client, incarnation string, known answer) answer {
 	a := answer{}
 	timed := func(call func() error) error {
 		start := time.Now()
@@ -134,6 +152,19 @@ func askNode(ctx context.Context, c *bitcoin.Client) answer {
 	}
 	if err := timed(func() (err error) { a.chain, err = c.GetBlockchainInfo(ctx); return err }); err != nil {
 		return answer{err: err}
+	}
+	a.incarnation, a.subversion = incarnation, known.subversion
+	if known.incarnation != incarnation {
+		var info bitcoin.NetworkInfo
+		if err := timed(func() (err error) { info, err = c.GetNetworkInfo(ctx); return err }); err != nil {
+			return answer{err: err}
+		}
+		a.subversion = info.Subversion
+	}
+	if was := known.chain; was.BestBlockHash != "" && was.BestBlockHash != a.chain.BestBlockHash {
+		if err := timed(func() (err error) { a.reorg, err = findReorg(ctx, c, was, a.chain); return err }); err != nil {
+			return answer{err: err}
+		}
 	}
 	return a
 }
@@ -216,8 +247,17 @@ func (l *rpcLink) skipped() answer {
 		return answer{err: errNotAsked, skipped: true}
 	}
 	a := l.last
-	a.skipped = true
+	a.skipped, a.reorg = true, nil
 	return a
+}
+
+// known is what the node last answered, for the next round to compare with; empty
+// until it answered.
+func (l *rpcLink) known() answer {
+	if !l.heard {
+		return answer{}
+	}
+	return l.last
 }
 
 // backOff schedules the next call of a failing or slow node.

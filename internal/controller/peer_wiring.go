@@ -13,21 +13,20 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
-	"github.com/bitcoinops/bitcoin-operator/internal/topology"
 )
 
-// wire makes each node's added-node list what the topology wants, and tells whether
+// wire makes each node's added-node list what the topology wants for its group (the
+// whole network without partitions), and tells whether
 // it changed any. New entries go in everywhere first; stale ones come out only once
 // every ready node answered and took its new entries, so that each step of a scaling
 // keeps the graph connected.
 func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode,
-	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink) bool {
-	addrs := make([]string, len(ready))
+	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink, s split) bool {
 	names := make(map[string]string, len(ready)) // P2P address to pod name
-	for i, n := range ready {
-		addrs[i], names[n.p2p] = n.p2p, n.NodeName
+	for _, n := range ready {
+		names[n.p2p] = n.NodeName
 	}
-	want := topology.Peers(addrs)
+	want := wantedPeers(ready, s)
 	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
 	for _, n := range ready {

@@ -164,8 +164,12 @@ func (s *nodeStatus) addObservations(network *bitcoinv1alpha1.BitcoinNetwork, ob
 		n := &s.Nodes[i]
 		if o, ok := obs.node(network, n.Ordinal); ok {
 			n.Peers, n.Blocks = ptr.To(o.Peers), ptr.To(o.Blocks)
+			n.InboundPeers, n.OutboundPeers = ptr.To(o.Inbound), ptr.To(o.Outbound)
+			n.BestBlockHash, n.Subversion, n.Reorgs = o.BestBlockHash, o.Subversion, o.Reorgs
 		} else if old, ok := shown[n.Ordinal]; ok {
 			n.Peers, n.Blocks = old.Peers, old.Blocks
+			n.InboundPeers, n.OutboundPeers = old.InboundPeers, old.OutboundPeers
+			n.BestBlockHash, n.Subversion, n.Reorgs = old.BestBlockHash, old.Subversion, old.Reorgs
 		}
 	}
 }

@@ -58,9 +58,10 @@ var (
 		Name: prefix + "network_synced",
 		Help: "1 when the network's Synced condition is True, else 0.",
 	}, networkLabels)
-	// Partitioned belongs here once the chain-control work (partitions on request)
-	// gives the peer reconciler a Partitioned condition: network_partitioned, a 0/1
-	// gauge like the three above, set and forgotten with them in SetPeers/ForgetPeers.
+	partitioned = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: prefix + "network_partitioned",
+		Help: "1 when the network's Partitioned condition is True (split as spec.partitions asks), else 0.",
+	}, networkLabels)
 	bestHeight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: prefix + "network_best_height",
 		Help: "The highest chain height (blocks) any ready node of the network reported.",
@@ -113,7 +114,7 @@ var (
 // and deletes when it forgets the network.
 var (
 	statusFamilies = []*prometheus.GaugeVec{nodesDesired, nodesReady, available, nodeReady}
-	peerFamilies   = []*prometheus.GaugeVec{connected, synced, bestHeight, tipChanged, nodePeers, nodeHeight, nodeRPCUp}
+	peerFamilies   = []*prometheus.GaugeVec{connected, synced, partitioned, bestHeight, tipChanged, nodePeers, nodeHeight, nodeRPCUp}
 )
 
 // Collectors are every family of this package, for registration and for tests.

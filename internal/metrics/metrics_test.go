@@ -152,12 +152,12 @@ func TestForgettingANetworkDeletesOnlyItsSeries(t *testing.T) {
 		SetNodes(n, NodesView{Desired: 1, Ready: 1, Available: true, NodeReady: map[int32]bool{0: true}})
 		SetPeers(n, PeersView{Connected: true, Synced: true, Nodes: map[int32]NodeAnswer{0: {Answered: true, Height: 1, BestBlockHash: "h"}}})
 	}
-	g.Expect(series(netA)).To(Equal(12))
+	g.Expect(series(netA)).To(Equal(13))
 	ForgetNodes(netA)
-	g.Expect(series(netA)).To(Equal(8))
+	g.Expect(series(netA)).To(Equal(9))
 	ForgetPeers(netA)
 	g.Expect(series(netA)).To(BeZero())
-	g.Expect(series(netB)).To(Equal(12))
+	g.Expect(series(netB)).To(Equal(13))
 }
 
 func TestTipChangeTimestampMovesOnlyWhenTheTipChanges(t *testing.T) {

@@ -62,7 +62,7 @@ type NodeAnswer struct {
 
 // PeersView is what a peer round found out about a network.
 type PeersView struct {
-	Connected, Synced bool
+	Connected, Synced, Partitioned bool
 	// Nodes holds the round's ready nodes by ordinal.
 	Nodes map[int32]NodeAnswer
 }
@@ -73,6 +73,7 @@ func SetPeers(n Network, v PeersView) {
 	l := n.labels()
 	connected.With(l).Set(bit(v.Connected))
 	synced.With(l).Set(bit(v.Synced))
+	partitioned.With(l).Set(bit(v.Partitioned))
 	var best NodeAnswer
 	bestOrdinal := int32(-1)
 	for ordinal, a := range v.Nodes {

@@ -70,6 +70,7 @@ import (
 //   - getblockchaininfo: btcd's, plus Core's "initialblockdownload" (btcd never
 //     sets it): true until the tip is younger than Core's -maxtipage of 24 hours,
 //     then false for good, as Core's ChainstateManager::IsInitialBlockDownload.
+//   - generatetoaddress, setban, listbanned: see proxy_chain.go.
 //   - Anything else is passed on unchanged (e.g. btcd's `generate`).
 //
 // Known differences left: a removed node that btcd had been told to add is still
@@ -92,6 +93,8 @@ type proxy struct {
 	told map[string]bool
 	// leftIBD latches Core's initial block download state.
 	leftIBD bool
+	// bans is Core's ban list, kept by the proxy (proxy_chain.go).
+	bans banned
 
 	// addnodeMu keeps each addnode translation, btcd's call and the list change,
 	// one step.
@@ -293,6 +296,12 @@ func (p *proxy) translate(ctx context.Context, auth, method string, params []jso
 		return p.getNetworkInfo(ctx, auth)
 	case "getblockchaininfo":
 		return p.getBlockchainInfo(ctx, auth)
+	case "generatetoaddress":
+		return p.generateToAddress(ctx, auth, params)
+	case "setban":
+		return p.setBan(ctx, auth, params)
+	case "listbanned":
+		return p.listBanned(ctx, auth)
 	}
 	args := make([]any, len(params))
 	for i, param := range params {

@@ -39,11 +39,15 @@ func TestLostNode(t *testing.T) {
 
 	testkit.By(t, "node 0 runs on the Node to lose, node 1 elsewhere")
 	setSchedulable(g, func(n *corev1.Node) bool { return n.Name == "node-to-lose" })
-	n := testkit.CreateNetwork(t, k8s, ns, "lost", 2)
+	t.Cleanup(func() { setSchedulable(NewWithT(t), func(*corev1.Node) bool { return true }) })
+	n := testkit.CreateNetwork(t, k8s, ns, "lost", 1)
 	pod0 := waitForPod(g, ns, n.Name, 0)
 	g.Expect(pod0.Spec.NodeName).To(Equal("node-to-lose"))
+	// The pods may be made in parallel: node 1 comes only once the other Nodes take pods.
 	setSchedulable(g, func(n *corev1.Node) bool { return n.Name != "node-to-lose" })
-	t.Cleanup(func() { setSchedulable(NewWithT(t), func(*corev1.Node) bool { return true }) })
+	g.Expect(k8s.Patch(ctx, n, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"nodes":2}}`)))).To(Succeed())
+	n.Spec.Nodes = 2
+	g.Expect(waitForPod(g, ns, n.Name, 1).Spec.NodeName).NotTo(Equal("node-to-lose"))
 	expectAvailable(g, n, convergeTimeout)
 
 	testkit.By(t, "the Node stops heartbeating; the node lifecycle controller marks its pod not ready")

@@ -161,6 +161,114 @@ func TestRealNodes(t *testing.T) {
 	log, err := os.ReadFile(operator.LogPath)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(log)).NotTo(ContainSubstring(creds.Password))
+
+	splitMineAndHeal(t, lc, k8s, ns.Name, btcdBinary, operator)
+}
+
+// splitMineAndHeal proves chain control on real nodes: a 4-node network created split
+// in two mines apart through spec.mining, the test makes one side longer (equal chains
+// never reorg), and removing the partitions joins the nodes on the longer chain, the
+// shorter side recording Reorganized events. btcd cannot enforce bans (see
+// test/btcd/proxy_chain.go): the split holds because the operator adds no entry across
+// groups.
+func splitMineAndHeal(t *testing.T, lc *cluster.Cluster, k8s client.Client, namespace, btcdBinary string, operator *cluster.Process) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	start := time.Now()
+	network := &bitcoinv1alpha1.BitcoinNetwork{
+		ObjectMeta: metav1.ObjectMeta{Name: "split", Namespace: namespace},
+		Spec: bitcoinv1alpha1.BitcoinNetworkSpec{
+			Nodes:      4,
+			Partitions: []bitcoinv1alpha1.PartitionGroup{{0, 1}, {2, 3}},
+			Mining:     &bitcoinv1alpha1.BitcoinNetworkMining{MinHeight: 3, Nodes: []bitcoinv1alpha1.NodeOrdinal{0, 2}, Address: btcd.MiningAddress},
+		},
+	}
+	g.Expect(k8s.Create(ctx, network)).To(Succeed())
+	fleetLog := &syncBuffer{}
+	nodes, err := fleet.Start(ctx, fleet.Options[*btcd.Node]{
+		Config: lc.Config, Namespace: namespace, Network: network.Name,
+		Start: fleet.Btcd(btcdBinary, lc.Dir), Log: fleetLog,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer nodes.Stop()
+	defer func() {
+		if t.Failed() {
+			dump(t, lc, operator, nodes, fleetLog.String())
+		}
+	}()
+	var pods []*btcd.Node
+	g.Eventually(func(g Gomega) {
+		running := nodes.Nodes()
+		pods = nil
+		for i := range 4 {
+			n, ok := running[fmt.Sprintf("split-sts-%d", i)]
+			g.Expect(ok).To(BeTrue(), "the node of pod split-sts-%d", i)
+			pods = append(pods, n)
+		}
+	}, convergeTimeout, interval).Should(Succeed())
+	tip := func(g Gomega, i int) string {
+		hash, err := pods[i].BestBlockHash(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		return hash
+	}
+
+	// Each group mines to minHeight on its own: two chains of height 3.
+	g.Eventually(func(g Gomega) {
+		cur := expectCondition(g, k8s, network, bitcoinv1alpha1.ConditionPartitioned)
+		for _, n := range cur.Status.Nodes {
+			g.Expect(n.Blocks).To(HaveValue(BeEquivalentTo(3)), "node %d", n.Ordinal)
+		}
+		g.Expect(tip(g, 1)).To(Equal(tip(g, 0)))
+		g.Expect(tip(g, 3)).To(Equal(tip(g, 2)))
+		g.Expect(tip(g, 2)).NotTo(Equal(tip(g, 0)))
+		synced := meta.FindStatusCondition(cur.Status.Conditions, bitcoinv1alpha1.ConditionSynced)
+		g.Expect(synced).NotTo(BeNil())
+		g.Expect(synced.Reason).To(Equal("Diverged"))
+	}, convergeTimeout, interval).Should(Succeed())
+	g.Expect(linkedPeers(g, pods[0], pods)).To(ConsistOf(pods[1].P2PAddr()), "node 0 links only its group")
+	t.Logf("created split, each group mined to height 3 apart, Partitioned and Diverged, after %.1f s", time.Since(start).Seconds())
+
+	// The test makes the second group's chain longer, then heals.
+	hashes, err := pods[2].Generate(ctx, 2)
+	g.Expect(err).NotTo(HaveOccurred())
+	longer := hashes[len(hashes)-1]
+	g.Eventually(func(g Gomega) { g.Expect(tip(g, 3)).To(Equal(longer)) }, convergeTimeout, interval).Should(Succeed())
+	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"partitions":null}}`))
+	g.Expect(k8s.Patch(ctx, network.DeepCopy(), patch)).To(Succeed())
+	start = time.Now()
+	// btcd syncs from the one peer it chose at connection time and learns of other
+	// chains only from new blocks' announcements (netsync's syncPeer and handleInvMsg),
+	// where Core asks every new peer for headers. So once the groups are linked again,
+	// the longer side mines one more block, as a network mining by interval would.
+	g.Eventually(func(g Gomega) {
+		for i, n := range pods {
+			g.Expect(linkedPeers(g, n, pods)).To(HaveLen(3), "node %d's connections", i)
+		}
+	}, convergeTimeout, interval).Should(Succeed())
+	hashes, err = pods[2].Generate(ctx, 1)
+	g.Expect(err).NotTo(HaveOccurred())
+	longer = hashes[0]
+	g.Eventually(func(g Gomega) {
+		for i := range 4 {
+			g.Expect(tip(g, i)).To(Equal(longer), "node %d on the longer chain", i)
+		}
+		cur := expectCondition(g, k8s, network, bitcoinv1alpha1.ConditionSynced)
+		p := meta.FindStatusCondition(cur.Status.Conditions, bitcoinv1alpha1.ConditionPartitioned)
+		g.Expect(p.Reason).To(Equal("NotRequested"))
+		for _, n := range cur.Status.Nodes {
+			g.Expect(n.Reorgs).To(BeEquivalentTo(map[int32]int{0: 1, 1: 1}[n.Ordinal]), "status.nodes[%d].reorgs", n.Ordinal)
+		}
+		var events corev1.EventList
+		g.Expect(k8s.List(ctx, &events, client.InNamespace(namespace))).To(Succeed())
+		var reorgs []string
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == network.Name && e.Reason == "Reorganized" {
+				reorgs = append(reorgs, e.Message)
+			}
+		}
+		g.Expect(reorgs).To(ContainElements(HavePrefix("Node 0 switched from height 3"), HavePrefix("Node 1 switched from height 3")))
+	}, convergeTimeout, interval).Should(Succeed())
+	t.Logf("healed: every node on the longer chain, Synced, the shorter side Reorganized, after %.1f s", time.Since(start).Seconds())
 }
 
 // linkedPeers returns the other nodes that n holds a P2P connection with, in either

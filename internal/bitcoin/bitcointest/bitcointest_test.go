@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -297,7 +298,68 @@ func TestChainAndSyncedBlocks(t *testing.T) {
 	b.SetChain(101, "bb")
 	g.Expect(ca.GetBlockchainInfo(ctx)).To(Equal(bitcoin.BlockchainInfo{Chain: "regtest", Blocks: 120, Headers: 120, BestBlockHash: "aa"}))
 	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
-	g.Expect(ca.GetPeerInfo(ctx)).To(ConsistOf(HaveField("SyncedBlocks", BeEquivalentTo(101))))
+	// Connected, b takes a's longer chain, as Core's headers sync would.
+	g.Expect(ca.GetPeerInfo(ctx)).To(ConsistOf(HaveField("SyncedBlocks", BeEquivalentTo(120))))
+	g.Expect(client(t, b).GetBestBlockHash(ctx)).To(Equal("aa"))
+}
+
+func TestMiningRelaysAndGetBlockHash(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.251.10.1"), start(t, &network, "127.251.10.2")
+	ca, cb := client(t, a), client(t, b)
+	const addr = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+
+	_, err := ca.GenerateToAddress(ctx, 1, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
+	g.Expect(err).To(MatchError(ContainSubstring("-5: Error: Invalid address")), "a mainnet address")
+
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	hashes, err := ca.GenerateToAddress(ctx, 3, addr)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hashes).To(HaveLen(3))
+	g.Expect(cb.GetBestBlockHash(ctx)).To(Equal(hashes[2]), "relayed to the linked node")
+	g.Expect(cb.GetBlockHash(ctx, 2)).To(Equal(hashes[1]))
+	g.Expect(cb.GetBlockHash(ctx, 0)).To(Equal("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"))
+	_, err = cb.GetBlockHash(ctx, 4)
+	g.Expect(err).To(MatchError(ContainSubstring("-8: Block height out of range")))
+	paid, ok := network.CoinbaseAddress(hashes[0])
+	g.Expect(ok).To(BeTrue())
+	g.Expect(paid).To(Equal(addr))
+}
+
+// Two nodes that mined apart meet: the shorter side takes the longer chain, and the
+// blocks it had above the fork are no longer on its best chain.
+func TestReorgWhenSidesMeet(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.251.11.1"), start(t, &network, "127.251.11.2")
+	const addr = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+	shared := a.Mine(2, addr)
+	g.Expect(client(t, a).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(b.BestChain()).To(HaveLen(3))
+	g.Expect(client(t, a).DisconnectNode(ctx, b.P2PAddr())).To(Succeed())
+
+	a.Mine(3, addr)
+	replaced := b.Mine(1, addr)
+	g.Expect(client(t, b).GetBestBlockHash(ctx)).To(Equal(replaced[0]), "apart, b keeps its own")
+	g.Expect(client(t, b).AddNode(ctx, a.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(b.BestChain()).To(Equal(a.BestChain()))
+	g.Expect(b.BestChain()).To(HaveLen(6))
+	g.Expect(b.BestChain()[2]).To(Equal(shared[1]), "the fork point stays")
+	g.Expect(b.BestChain()).NotTo(ContainElement(replaced[0]))
+	g.Expect(client(t, b).GetChainTips(ctx)).To(Equal([]bitcoin.ChainTip{
+		{Height: 5, Hash: a.BestChain()[5], BranchLen: 0, Status: "active"},
+		{Height: 3, Hash: replaced[0], BranchLen: 1, Status: "valid-fork"},
+	}), "b knows the tip it left, one block off the fork point")
+
+	// Equal chains never reorg: each keeps the one it saw first.
+	c, d := start(t, &network, "127.251.11.3"), start(t, &network, "127.251.11.4")
+	c.Mine(1, addr)
+	mine := d.Mine(1, addr)
+	g.Expect(client(t, d).AddNode(ctx, c.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(client(t, d).GetBestBlockHash(ctx)).To(Equal(mine[0]))
 }
 
 func TestConnected(t *testing.T) {
@@ -310,4 +372,34 @@ func TestConnected(t *testing.T) {
 	g.Expect(network.Connected()).To(BeFalse())
 	g.Expect(client(t, c).AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
 	g.Expect(network.Connected()).To(BeTrue())
+}
+
+// Bans on both sides keep two nodes apart: the banned side's inbound connection is
+// refused, an open one is closed, and the ban ends or is lifted.
+func TestBans(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	var network bitcointest.Network
+	a, b := start(t, &network, "127.251.12.1"), start(t, &network, "127.251.12.2")
+	ca, cb := client(t, a), client(t, b)
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeAdd)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeTrue())
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 60)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeFalse(), "setban add disconnects")
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 60)).To(MatchError(ContainSubstring("-23: Error: IP/Subnet already banned")))
+	bans, err := cb.ListBanned(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(bans).To(ConsistOf(And(HaveField("Address", "127.251.12.1/32"), HaveField("TimeRemaining", BeNumerically("~", 60, 1)))))
+	g.Expect(ca.AddNode(ctx, b.P2PAddr(), bitcoin.AddNodeOneTry)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeFalse(), "b refuses a's inbound connection")
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", true, 0)).To(Succeed())
+	g.Expect(network.Linked(a.P2PAddr(), b.P2PAddr())).To(BeTrue(), "a's added entry connects again")
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", true, 0)).To(MatchError(ContainSubstring("-30: Error: Unban failed")))
+	g.Expect(cb.SetBan(ctx, "not-an-ip", false, 1)).To(MatchError(ContainSubstring("-30: Error: Invalid IP/Subnet")))
+
+	g.Expect(cb.SetBan(ctx, "127.251.12.1", false, 1)).To(Succeed())
+	g.Expect(b.Bans()).To(HaveLen(1))
+	g.Eventually(b.Bans, 3*time.Second, 50*time.Millisecond).Should(BeEmpty(), "a ban ends")
 }

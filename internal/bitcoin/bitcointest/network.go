@@ -1,6 +1,10 @@
 // Package bitcointest is an in-process test double of Bitcoin Core 28's RPC
 // server for the calls the operator makes: addnode, disconnectnode,
-// getaddednodeinfo, getpeerinfo, getnetworkinfo and getblockchaininfo.
+// getaddednodeinfo, getpeerinfo, getnetworkinfo, getblockchaininfo,
+// generatetoaddress, getblockhash, getbestblockhash, getchaintips, setban
+// and listbanned (bans.go). Blocks are relayed
+// between linked nodes and the longest chain wins, so doubles reorganize as
+// Core does when two sides that mined apart meet (chain.go).
 //
 // Each Node serves real HTTP on its own address, so tests exercise the real
 // client. P2P connections are not real sockets: they are links recorded in
@@ -29,6 +33,9 @@ type Network struct {
 	nodes map[netip.AddrPort]*Node
 	links []*link
 	ports uint32
+	// blocks counts the blocks mined; coinbase is the address each one pays.
+	blocks   int
+	coinbase map[string]string
 }
 
 // link is a P2P connection, outbound from its initiator and inbound to its
@@ -120,7 +127,7 @@ func (nw *Network) reconcile() {
 // own address, but drops the connection when it sees its own nonce.
 func (nw *Network) connect(n *Node, dest string, addnode bool) {
 	to := nw.target(dest)
-	if to == nil || to == n || nw.outbound(n, dest) != nil {
+	if to == nil || to == n || nw.outbound(n, dest) != nil || to.banned(n.p2p.Addr()) {
 		return
 	}
 	nw.ports++
@@ -131,6 +138,7 @@ func (nw *Network) connect(n *Node, dest string, addnode bool) {
 		from: n, to: to, fromID: n.newPeerID(), toID: to.newPeerID(),
 		dest: dest, source: netip.AddrPortFrom(n.p2p.Addr(), port), addnode: addnode,
 	})
+	nw.relay()
 }
 
 // target returns the running node listening on dest, if any.

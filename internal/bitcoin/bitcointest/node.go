@@ -27,10 +27,14 @@ type Node struct {
 	served     chan struct{}
 	added      []string
 	nextPeerID int
-	height     int
-	hash       string
-	calls      map[string]int
-	latency    time.Duration
+	// chain is the node's best chain, genesis first.
+	chain []string
+	// forks are chains the node left for a longer one: its stale tips.
+	forks [][]string
+	// bans are the addresses the node refuses connections from, until when.
+	bans    map[netip.Addr]time.Time
+	calls   map[string]int
+	latency time.Duration
 }
 
 // Start runs a node whose RPC server listens on rpcAddr (an "ip:port"; port 0
@@ -41,7 +45,7 @@ func (nw *Network) Start(rpcAddr, p2pAddr, user, password string) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse P2P address: %w", err)
 	}
-	n := &Node{network: nw, p2p: p2p, user: user, password: password, hash: regtestGenesis, calls: map[string]int{}}
+	n := &Node{network: nw, p2p: p2p, user: user, password: password, chain: []string{regtestGenesis}, calls: map[string]int{}}
 	nw.mu.Lock()
 	if nw.nodes == nil {
 		nw.nodes = map[netip.AddrPort]*Node{}
@@ -149,12 +153,43 @@ func (n *Node) Calls(method string) int {
 	return n.calls[method]
 }
 
-// SetChain sets the active chain's height and tip hash.
+// SetChain gives the node a best chain of height blocks whose tip is hash, the blocks
+// below it made up. Unlike mined blocks (GenerateToAddress), it is not relayed until
+// the node's links change or a block is mined.
 func (n *Node) SetChain(height int, hash string) {
 	n.network.mu.Lock()
 	defer n.network.mu.Unlock()
-	n.height, n.hash = height, hash
+	chain := []string{regtestGenesis}
+	for h := 1; h < height; h++ {
+		chain = append(chain, blockHash(hash, "", h))
+	}
+	if height > 0 {
+		chain = append(chain, hash)
+	}
+	if !slices.Contains(chain, n.tip()) {
+		n.forks = append(n.forks, n.chain)
+	}
+	n.chain = chain
 }
+
+// BestChain returns the hashes of the node's best chain, genesis first.
+func (n *Node) BestChain() []string {
+	n.network.mu.Lock()
+	defer n.network.mu.Unlock()
+	return slices.Clone(n.chain)
+}
+
+// Mine mines count blocks paying address on the node, as generatetoaddress does, and
+// relays them.
+func (n *Node) Mine(count int, address string) []string {
+	n.network.mu.Lock()
+	defer n.network.mu.Unlock()
+	return n.mine(count, address)
+}
+
+// height is the best chain's height, tip the hash of its last block.
+func (n *Node) height() int { return len(n.chain) - 1 }
+func (n *Node) tip() string { return n.chain[len(n.chain)-1] }
 
 // newPeerID numbers connections as CConnman::GetNewNodeId does: from 0,
 // never reused while the process lives.

@@ -15,6 +15,8 @@ import (
 const (
 	rpcMiscError              = -1
 	rpcTypeError              = -3
+	rpcInvalidAddressOrKey    = -5
+	rpcInvalidParameter       = -8
 	rpcClientNodeAlreadyAdded = -23
 	rpcClientNodeNotAdded     = -24
 	rpcClientNodeNotConnected = -29
@@ -53,6 +55,12 @@ var methods = map[string]method{
 	"getpeerinfo":       (*Node).getpeerinfo,
 	"getnetworkinfo":    (*Node).getnetworkinfo,
 	"getblockchaininfo": (*Node).getblockchaininfo,
+	"generatetoaddress": (*Node).generatetoaddress,
+	"getblockhash":      (*Node).getblockhash,
+	"getbestblockhash":  (*Node).getbestblockhash,
+	"getchaintips":      (*Node).getchaintips,
+	"setban":            (*Node).setban,
+	"listbanned":        (*Node).listbanned,
 }
 
 // ServeHTTP answers as HTTPReq_JSONRPC in Bitcoin Core's src/httprpc.cpp:
@@ -338,11 +346,11 @@ func (n *Node) getblockchaininfo(params []json.RawMessage) (any, *rpcError) {
 	}
 	return map[string]any{
 		"chain":                "regtest",
-		"blocks":               n.height,
-		"headers":              n.height,
-		"bestblockhash":        n.hash,
+		"blocks":               n.height(),
+		"headers":              n.height(),
+		"bestblockhash":        n.tip(),
 		"verificationprogress": 1,
-		"initialblockdownload": n.height == 0,
+		"initialblockdownload": n.height() == 0,
 		"pruned":               false,
 	}, nil
 }
@@ -360,7 +368,7 @@ func (l *link) peerInfo(n *Node) peerInfo {
 		info.ID, info.Addr, info.AddrBind, info.ConnectionType = l.toID, l.source.String(), n.p2p.String(), "inbound"
 		info.Inbound = true
 	}
-	info.SyncedHeaders = min(n.height, far.height)
+	info.SyncedHeaders = commonHeight(n.chain, far.chain)
 	info.SyncedBlocks = info.SyncedHeaders
 	return info
 }
