@@ -89,7 +89,8 @@ type request struct {
 
 // call runs method and decodes its result into result, which may be nil for
 // methods that return null.
-func (c *Client) call(ctx context.Context, method string, params []any, result any) error {
+func (c *Client) call(ctx context.Context, method string, params []any, result any) (err error) {
+	defer observe(method, time.Now(), &err)
 	// Each call gets the client's timeout, or less when ctx ends sooner (a round's
 	// deadline, the operator's shutdown).
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

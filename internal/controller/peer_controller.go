@@ -24,6 +24,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -125,6 +126,7 @@ func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.Bi
 	connected := connectedCondition(network, ended.ready, ended.answers, ended.split)
 	synced := syncedCondition(network, ended.ready, ended.answers, ended.split)
 	partitioned := partitionedCondition(network, ended.ready, ended.answers, ended.split)
+	reportPeerMetrics(network, ended, connected, synced, partitioned)
 	status := peerStatus{Mining: r.throttledMining(network, state, miningStatus(ended.mining, ended)), Conditions: []metav1.Condition{connected, synced, partitioned}}
 	wrote, err := r.status.write(ctx, network, status)
 	if err != nil {
@@ -158,6 +160,7 @@ func (r *PeerReconciler) forget(key types.NamespacedName) {
 	r.miningKeys.forget(key)
 	r.status.forget(key)
 	r.Observations.forget(key)
+	metrics.ForgetPeers(metricsNetwork(key))
 }
 
 // credentials returns the network's credentials, read again only when the Secret's

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 )
 
 // A round asks a network's ready nodes for their peers and chain and wires them. It
@@ -193,7 +194,9 @@ func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundStat
 	network = network.DeepCopy()
 	p.wg.Go(func() {
 		defer cancel()
+		begun := time.Now()
 		work(ctx, network, s, round)
+		metrics.RoundEnded(begun, ctx.Err())
 		s.mu.Lock()
 		s.running, s.finished = nil, round
 		gone := s.gone

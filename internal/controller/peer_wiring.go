@@ -12,6 +12,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 )
 
 // wire makes each node's added-node list what the topology wants for its group (the
@@ -57,6 +58,7 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	}
 	r.announce(ctx, network, "PeerAdded", "added", added)
 	r.announce(ctx, network, "PeerRemoved", "removed", removed)
+	metrics.AddnodeChanges(added.entries, removed.entries)
 	return len(added.changes) > 0 || len(removed.changes) > 0
 }
 

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -55,39 +56,41 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	// stand for every later scaling) and rewrites it while idle.
 	recorder := mgr.GetEventRecorderFor("bitcoin-operator") //nolint:staticcheck
 	observations := newObservations()
+	// The reconcilers' writes count in the operator's metrics.
+	c := metrics.CountWrites(mgr.GetClient())
 	network := &NetworkReconciler{
-		Client:       mgr.GetClient(),
+		Client:       c,
 		APIReader:    mgr.GetAPIReader(),
 		Renderer:     renderer,
 		Recorder:     recorder,
 		Settings:     render.Settings{RPCAllowIP: opts.RPCAllowIP, RPCFrom: opts.rpcClients()},
 		Observations: observations,
-		status:       newStatusWriter(mgr.GetClient(), networkStatusOwner),
+		status:       newStatusWriter(c, networkStatusOwner),
 		DefaultImage: cmp.Or(opts.DefaultImage, bitcoinv1alpha1.DefaultImage),
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
 	status := &StatusReconciler{
-		Client:       mgr.GetClient(),
+		Client:       c,
 		Recorder:     recorder,
 		Observations: observations,
 		StuckAfter:   cmp.Or(opts.StuckAfter, DefaultStuckAfter),
 		RepairPeriod: cmp.Or(opts.RepairPeriod, DefaultRepairPeriod),
-		status:       newStatusWriter(mgr.GetClient(), nodeStatusOwner),
+		status:       newStatusWriter(c, nodeStatusOwner),
 		now:          time.Now,
 	}
 	if err := status.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err
 	}
 	peers := &PeerReconciler{
-		Client:       mgr.GetClient(),
+		Client:       c,
 		APIReader:    mgr.GetAPIReader(),
 		Renderer:     renderer,
 		Recorder:     recorder,
 		Observations: observations,
 		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
-		status:       newStatusWriter(mgr.GetClient(), peerStatusOwner),
+		status:       newStatusWriter(c, peerStatusOwner),
 		rounds:       newPeerRounds(),
 	}
 	if err := peers.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
@@ -96,7 +99,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.Upgradeable == nil {
 		return nil
 	}
-	return (&UpgradeableReconciler{Client: mgr.GetClient(), Condition: opts.Upgradeable}).SetupWithManager(mgr, opts.controllerOptions())
+	return (&UpgradeableReconciler{Client: c, Condition: opts.Upgradeable}).SetupWithManager(mgr, opts.controllerOptions())
 }
 
 func (o Options) controllerOptions() controller.Options {

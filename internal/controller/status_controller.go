@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/metrics"
 	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
@@ -57,6 +58,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if err == nil {
 			r.status.forget(req.NamespacedName)
 			r.repairs.forget(req.NamespacedName)
+			metrics.ForgetNodes(metricsNetwork(req.NamespacedName))
 		}
 		return ctrl.Result{}, err
 	}
@@ -72,6 +74,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	status := observeNodes(network, sts, pods.Items)
 	status.addObservations(network, r.Observations)
+	reportNodeMetrics(network, status)
 	wrote, err := r.status.write(ctx, network, status)
 	if wrote {
 		log.FromContext(ctx).V(1).Info("Updated node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)

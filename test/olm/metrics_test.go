@@ -87,6 +87,11 @@ func (o *operator) expectMetricsSecured(t *testing.T, namespace string) {
 	code, body := o.scrape(g, reader)
 	g.Expect(code).To(Equal(http.StatusOK), "a token bound to the metrics-reader role: %s", body)
 	g.Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
+	// The operator's own families (docs/monitoring.md), of the sample network it runs.
+	for _, family := range []string{"bitcoin_operator_network_nodes_ready{", "bitcoin_operator_network_connected{",
+		"bitcoin_operator_node_rpc_up{", "bitcoin_operator_peer_round_duration_seconds_count{", "bitcoin_operator_api_writes_total{"} {
+		g.Expect(body).To(ContainSubstring(family))
+	}
 }
 
 // scrape gets the metrics with token (none if empty) over HTTPS.
