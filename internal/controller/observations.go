@@ -72,28 +72,28 @@ func (o *observations) setNodes(network *bitcoinv1alpha1.BitcoinNetwork, answere
 // setAuthFailure records whether the nodes refuse the network's credentials, and wakes
 // the network reconciler if that changed.
 func (o *observations) setAuthFailure(network *bitcoinv1alpha1.BitcoinNetwork, message string) {
-	changed := false
-	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
-		changed = obs.authFailure != message
-		obs.authFailure = message
-		return obs
-	})
-	if changed {
-		o.auth <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
-	}
+	o.setMessage(network, func(obs *networkObservation) *string { return &obs.authFailure }, message, o.auth)
 }
 
 // setRolloutStuck records the message of a stuck rollout (empty: none), and wakes the
 // network reconciler if that changed.
 func (o *observations) setRolloutStuck(network *bitcoinv1alpha1.BitcoinNetwork, message string) {
+	o.setMessage(network, func(obs *networkObservation) *string { return &obs.rolloutStuck }, message, o.rollout)
+}
+
+// setMessage records one of a network's messages for the network reconciler, and
+// sends the network to wake when the message changed.
+func (o *observations) setMessage(network *bitcoinv1alpha1.BitcoinNetwork, field func(*networkObservation) *string,
+	message string, wake chan<- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]) {
 	changed := false
 	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
-		changed = obs.rolloutStuck != message
-		obs.rolloutStuck = message
+		f := field(&obs)
+		changed = *f != message
+		*f = message
 		return obs
 	})
 	if changed {
-		o.rollout <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
+		wake <- event.TypedGenericEvent[*bitcoinv1alpha1.BitcoinNetwork]{Object: network}
 	}
 }
 
