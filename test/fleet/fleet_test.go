@@ -77,9 +77,14 @@ func TestFleet(t *testing.T) {
 	g.Eventually(real.Nodes, timeout, interval).Should(HaveLen(1))
 	g.Eventually(func(g Gomega) { expectAnswers(g, podIP(g, k8s, "real-0"), "bob", "pw-real") }, timeout, interval).Should(Succeed())
 
-	// A deleted pod's node stops with it and frees the IP's ports.
-	g.Expect(k8s.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "doubles-0", Namespace: "default"}},
-		client.GracePeriodSeconds(0))).To(Succeed())
+	// A deleted pod's node stops with it and frees the IP's ports. The pod goes as a
+	// kubelet lets it go: kwok confirms the deletion. A deletion with no grace period
+	// would leave kwok's own delete of the name pending, which then took the pod
+	// created again below (kwok deletes by name).
+	gone := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "doubles-0", Namespace: "default"}}
+	g.Expect(k8s.Delete(ctx, gone)).To(Succeed())
+	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(gone), gone) }, timeout, interval).
+		Should(MatchError(ContainSubstring("not found")))
 	g.Eventually(doubles.Nodes, timeout, interval).Should(And(HaveLen(1), HaveKey("doubles-1")))
 	g.Eventually(func() error {
 		c := bitcoin.New(ip0+":18443", "alice", "pw-doubles")
