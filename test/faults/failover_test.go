@@ -10,8 +10,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
@@ -22,13 +24,26 @@ const failoverTimeout = 20 * time.Second
 
 // Two replicas elect a leader; the leader is killed with SIGKILL, so it cannot release
 // its Lease. The standby takes over and acts on a network created after the kill, and
-// rewrites nothing that the leader left as it should be.
+// rewrites nothing that the leader left as it should be: a network whose status had
+// settled before the kill gets no write.
 func TestLeaderFailover(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	a, b := startReplica(t, "failover-a"), startReplica(t, "failover-b")
 	existing := testkit.CreateNetwork(t, k8s, ns, "existing", 2)
 	expectAvailable(g, existing, convergeTimeout)
+	// The leader's first round has written what it found (Connected), and the status
+	// has rested since: all there is to write is written.
+	g.Eventually(func(g Gomega) {
+		g.Expect(meta.FindStatusCondition(getNetwork(g, existing).Status.Conditions, bitcoinv1alpha1.ConditionConnected)).NotTo(BeNil())
+	}, convergeTimeout, interval).Should(Succeed())
+	last := ""
+	g.Eventually(func(g Gomega) {
+		cur := getNetwork(g, existing).ResourceVersion
+		settled := cur == last
+		last = cur
+		g.Expect(settled).To(BeTrue(), "the status changed in the last 3 s")
+	}, convergeTimeout, 3*time.Second).Should(Succeed())
 
 	testkit.By(t, "one replica leads, the other stands by")
 	g.Eventually(func() bool { return a.leads() || b.leads() }, convergeTimeout, interval).Should(BeTrue())
