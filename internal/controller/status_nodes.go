@@ -58,13 +58,12 @@ func observeNodes(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulS
 // suffix the StatefulSet controller gives the pod's name, its DNS name comes from the
 // headless Service the StatefulSet names.
 func observeNode(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulSet, pod *corev1.Pod) (bitcoinv1alpha1.BitcoinNetworkNode, bool) {
-	suffix, ok := strings.CutPrefix(pod.Name, sts.Name+"-")
-	ordinal, err := strconv.ParseInt(suffix, 10, 32)
-	if !ok || err != nil || !metav1.IsControlledBy(pod, sts) {
+	ordinal, ok := podOrdinal(sts, pod)
+	if !ok {
 		return bitcoinv1alpha1.BitcoinNetworkNode{}, false
 	}
 	return bitcoinv1alpha1.BitcoinNetworkNode{
-		Ordinal:  int32(ordinal),
+		Ordinal:  ordinal,
 		Ready:    podReady(pod),
 		IP:       pod.Status.PodIP,
 		NodeName: pod.Name,
@@ -72,18 +71,21 @@ func observeNode(network *bitcoinv1alpha1.BitcoinNetwork, sts *appsv1.StatefulSe
 	}, true
 }
 
+// podOrdinal returns the ordinal of a pod the StatefulSet controls: the suffix the
+// StatefulSet controller gives the pod's name. Other pods have none.
+func podOrdinal(sts *appsv1.StatefulSet, pod *corev1.Pod) (int32, bool) {
+	suffix, ok := strings.CutPrefix(pod.Name, sts.Name+"-")
+	ordinal, err := strconv.ParseInt(suffix, 10, 32)
+	if !ok || err != nil || !metav1.IsControlledBy(pod, sts) {
+		return 0, false
+	}
+	return int32(ordinal), true
+}
+
 // podReady tells whether the pod's readiness probe (bitcoind answering RPC) passes. A
 // pod that is being deleted is on its way out and no longer counts.
 func podReady(pod *corev1.Pod) bool {
-	if pod.DeletionTimestamp != nil {
-		return false
-	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return pod.DeletionTimestamp == nil && podCondition(pod, corev1.PodReady) == corev1.ConditionTrue
 }
 
 // podTrouble says why a pod that is not ready will not turn ready by itself: its Node

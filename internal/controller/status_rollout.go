@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -74,9 +72,8 @@ func stuckPods(sts *appsv1.StatefulSet, pods []corev1.Pod, now time.Time, after 
 // waitingPod describes a live pod of the StatefulSet that is not ready and has a
 // container waiting in a stuck reason.
 func waitingPod(sts *appsv1.StatefulSet, pod *corev1.Pod) (stuckPod, bool) {
-	suffix, ok := strings.CutPrefix(pod.Name, sts.Name+"-")
-	ordinal, err := strconv.Atoi(suffix)
-	if !ok || err != nil || !metav1.IsControlledBy(pod, sts) || pod.DeletionTimestamp != nil {
+	ordinal, ok := podOrdinal(sts, pod)
+	if !ok || pod.DeletionTimestamp != nil {
 		return stuckPod{}, false
 	}
 	since := pod.CreationTimestamp.Time
@@ -90,7 +87,7 @@ func waitingPod(sts *appsv1.StatefulSet, pod *corev1.Pod) (stuckPod, bool) {
 	}
 	for _, c := range pod.Status.ContainerStatuses {
 		if w := c.State.Waiting; w != nil && slices.Contains(stuckReasons, w.Reason) {
-			return stuckPod{Name: pod.Name, UID: pod.UID, Ordinal: ordinal, Container: c.Name, Reason: w.Reason,
+			return stuckPod{Name: pod.Name, UID: pod.UID, Ordinal: int(ordinal), Container: c.Name, Reason: w.Reason,
 				Since: since, Revision: pod.Labels[appsv1.ControllerRevisionHashLabelKey]}, true
 		}
 	}
