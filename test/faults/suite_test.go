@@ -16,7 +16,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -89,10 +88,7 @@ func newNamespace(t *testing.T) string {
 			fmt.Fprintf(os.Stderr, "--- objects ---\n%s\n", out)
 		}
 	})
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "faults-",
-		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
-	NewWithT(t).Expect(k8s.Create(context.Background(), ns)).To(Succeed())
-	return ns.Name
+	return testkit.CreateNamespace(t, k8s, "faults")
 }
 
 func getNetwork(g Gomega, n *bitcoinv1alpha1.BitcoinNetwork) *bitcoinv1alpha1.BitcoinNetwork {

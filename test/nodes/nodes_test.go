@@ -32,6 +32,7 @@ import (
 	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
+	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
 // Named timeouts. The operator asks settled networks every peerPeriod; btcd retries
@@ -63,19 +64,15 @@ func TestRealNodes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("control plane, operator and btcd ready after %.1f s", time.Since(start).Seconds())
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		GenerateName: "nodes-",
-		Labels:       map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
-	}}
-	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
+	ns := testkit.CreateNamespace(t, k8s, "nodes")
 	network := &bitcoinv1alpha1.BitcoinNetwork{
-		ObjectMeta: metav1.ObjectMeta{Name: "real", Namespace: ns.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: "real", Namespace: ns},
 		Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: 3},
 	}
 	g.Expect(k8s.Create(ctx, network)).To(Succeed())
 	fleetLog := &syncBuffer{}
 	nodes, err := fleet.Start(ctx, fleet.Options[*btcd.Node]{
-		Config: lc.Config, Namespace: ns.Name, Network: network.Name,
+		Config: lc.Config, Namespace: ns, Network: network.Name,
 		Start: fleet.Btcd(btcdBinary, lc.Dir), Log: fleetLog,
 	})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -162,7 +159,7 @@ func TestRealNodes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(log)).NotTo(ContainSubstring(creds.Password))
 
-	splitMineAndHeal(t, lc, k8s, ns.Name, btcdBinary, operator)
+	splitMineAndHeal(t, lc, k8s, ns, btcdBinary, operator)
 }
 
 // splitMineAndHeal proves chain control on real nodes: a 4-node network created split

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,6 +43,18 @@ func CreateNetwork(t testing.TB, c client.Client, namespace, name string, nodes 
 	n := Network(namespace, name, nodes)
 	NewWithT(t).Expect(c.Create(context.Background(), n)).To(Succeed())
 	return n
+}
+
+// CreateNamespace creates a namespace named from prefix that enforces the restricted
+// Pod Security Standard, as the operator's pods must pass it.
+func CreateNamespace(t testing.TB, c client.Client, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: prefix + "-",
+		Labels:       map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
+	}}
+	NewWithT(t).Expect(c.Create(context.Background(), ns)).To(Succeed())
+	return ns.Name
 }
 
 // By labels a step of a test in its log.
