@@ -119,7 +119,7 @@ func usernameProblem(user string) string {
 // ensureCredentials returns a network's credentials, first generating them into a
 // Secret the network owns when spec.secret is unset: the garbage collector removes it
 // with the network. The operator never changes a Secret once it exists.
-func (r *NetworkReconciler) ensureCredentials(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*credentials, *problem, error) {
+func (r *NetworkReconciler) ensureCredentials(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, done *changes) (*credentials, *problem, error) {
 	creds, prob, err := readCredentials(ctx, r.APIReader, network)
 	if creds != nil || prob != nil || err != nil || network.Spec.Secret != "" {
 		return creds, prob, err
@@ -140,8 +140,7 @@ func (r *NetworkReconciler) ensureCredentials(ctx context.Context, network *bitc
 		}
 		return nil, nil, fmt.Errorf("failed to create Secret %q: %w", secret.Name, err)
 	}
-	log.FromContext(ctx).Info("Generated RPC credentials", "secret", secret.Name)
-	r.Recorder.Eventf(network, corev1.EventTypeNormal, "Created", "Created Secret %s with generated RPC credentials", secret.Name)
+	done.create(ctx, "Secret", secret.Name, "with generated RPC credentials")
 	creds.version = secret.ResourceVersion
 	return creds, nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -75,19 +76,22 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	ctx = log.IntoContext(ctx, logger)
 	logger.V(1).Info("Reconciling network")
 
-	creds, credsProblem, err := r.ensureCredentials(ctx, network)
+	var done changes
+	defer r.announce(network, &done)
+	creds, credsProblem, err := r.ensureCredentials(ctx, network, &done)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	keyProblem, err := r.ensureMiningKey(ctx, network)
+	keyProblem, err := r.ensureMiningKey(ctx, network, &done)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if credsProblem == nil {
 		credsProblem = keyProblem
 	}
-	applyErr := r.applyChildren(ctx, network, creds)
-	return ctrl.Result{}, errors.Join(applyErr, r.updateStatus(ctx, network, credsProblem, applyErr))
+	applyErr := r.applyChildren(ctx, network, creds, &done)
+	wait, statusErr := r.updateStatus(ctx, network, credsProblem, applyErr)
+	return ctrl.Result{RequeueAfter: wait}, errors.Join(applyErr, statusErr)
 }
 
 // forget drops what the reconciler remembers of a network that is gone.
@@ -97,7 +101,7 @@ func (r *NetworkReconciler) forget(key types.NamespacedName) {
 }
 
 // applyChildren renders the chart for the network and applies what changed.
-func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials) error {
+func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials, done *changes) error {
 	rpcAuth, err := r.rpcAuth(ctx, network, creds)
 	if err != nil {
 		return err
@@ -118,7 +122,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	if err != nil {
 		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
 	}
-	r.recordApplied(ctx, network, "Service", *objs.Service.Name, result)
+	done.applied(ctx, "Service", *objs.Service.Name, result)
 
 	if np := objs.NetworkPolicy; np != nil {
 		np.WithOwnerReferences(owner)
@@ -126,7 +130,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 		if err != nil {
 			return fmt.Errorf("failed to apply NetworkPolicy %s: %w", *np.Name, err)
 		}
-		r.recordApplied(ctx, network, "NetworkPolicy", *np.Name, result)
+		done.applied(ctx, "NetworkPolicy", *np.Name, result)
 	}
 
 	sts := &appsv1.StatefulSet{}
@@ -141,7 +145,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 			"Scaled StatefulSet %s from %d to %d nodes", sts.Name, *sts.Spec.Replicas, network.Spec.Nodes)
 		return nil
 	}
-	r.recordApplied(ctx, network, "StatefulSet", *objs.StatefulSet.Name, result)
+	done.applied(ctx, "StatefulSet", *objs.StatefulSet.Name, result)
 	return nil
 }
 
@@ -187,15 +191,35 @@ func appliedRPCAuth(sts *appsv1.StatefulSet) bitcoin.RPCAuth {
 	return ""
 }
 
-func (r *NetworkReconciler) recordApplied(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, kind, name string, result applyResult) {
+// changes collects what one reconcile created and updated, to say it in one event of
+// each kind: a network coming up is one Created event, not one per object (events are
+// writes too, and a fleet coming up pays for each).
+type changes struct{ created, updated []string }
+
+// created records an object the reconcile created, with what the event should say of it.
+func (c *changes) create(ctx context.Context, kind, name, detail string) {
+	log.FromContext(ctx).Info("Created", "kind", kind, "name", name)
+	c.created = append(c.created, strings.TrimSpace(kind+" "+name+" "+detail))
+}
+
+// applied records the result of applying a child.
+func (c *changes) applied(ctx context.Context, kind, name string, result applyResult) {
 	switch result {
 	case created:
-		log.FromContext(ctx).Info("Created", "kind", kind, "name", name)
-		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Created", "Created %s %s", kind, name)
+		c.create(ctx, kind, name, "")
 	case updated:
 		log.FromContext(ctx).Info("Updated", "kind", kind, "name", name)
-		r.Recorder.Eventf(network, corev1.EventTypeNormal, "Updated",
-			"Updated %s %s to match the network's spec", kind, name)
+		c.updated = append(c.updated, kind+" "+name)
+	}
+}
+
+// announce sends the reconcile's changes as events, even when it failed part way.
+func (r *NetworkReconciler) announce(network *bitcoinv1alpha1.BitcoinNetwork, c *changes) {
+	if len(c.created) > 0 {
+		r.Recorder.Event(network, corev1.EventTypeNormal, "Created", "Created "+strings.Join(c.created, "; "))
+	}
+	if len(c.updated) > 0 {
+		r.Recorder.Event(network, corev1.EventTypeNormal, "Updated", "Updated "+strings.Join(c.updated, "; ")+" to match the network's spec")
 	}
 }
 
@@ -212,13 +236,17 @@ func (s networkStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool
 		network.Status.Image != s.Image || conditionsChanged(network, s.Conditions)
 }
 
+// urgentFrom: the network reconciler's part follows the spec, which users wait for.
+func (s networkStatus) urgentFrom(*bitcoinv1alpha1.BitcoinNetwork) bool { return true }
+
 // updateStatus writes the network reconciler's part of the status if it changed:
 // Degraded says what keeps the network from its spec, observedGeneration moves on once
 // the children were applied for the current spec, and secretName says where the
-// credentials are. A Degraded that turns True is also an event.
-func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, credsProblem *problem, applyErr error) error {
+// credentials are. A Degraded that turns True is also an event. It returns how long
+// to wait when the status writer held the write back.
+func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, credsProblem *problem, applyErr error) (time.Duration, error) {
 	if applyErr != nil && !needsUser(applyErr) {
-		return nil // a transient failure: the reconcile is retried, and nothing needs the user yet
+		return 0, nil // a transient failure: the reconcile is retried, and nothing needs the user yet
 	}
 	observed := network.Generation
 	var degraded metav1.Condition
@@ -245,11 +273,11 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	} else {
 		status.Image = network.Status.Image // the nodes did not get a new one
 	}
-	wrote, err := r.status.write(ctx, network, status)
+	wrote, wait, err := r.status.write(ctx, network, status)
 	if wrote && newlyDegraded {
 		r.Recorder.Event(network, corev1.EventTypeWarning, degraded.Reason, degraded.Message)
 	}
-	return err
+	return wait, err
 }
 
 // SetupWithManager watches networks, the objects they own, the Secrets that hold

@@ -42,7 +42,7 @@ func TestReconcilersForgetANetworkThatIsGone(t *testing.T) {
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "gone"}}
 	obs := newObservations()
 
-	network := &NetworkReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, networkStatusOwner)}
+	network := &NetworkReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, networkStatusOwner, &statusPacer{})}
 	network.rpcAuths.store(gone, bitcoin.RPCAuth("user:salt$hmac"))
 	network.status.recent.store(gone, recentWrite{})
 	_, err := network.Reconcile(ctx, req)
@@ -50,13 +50,13 @@ func TestReconcilersForgetANetworkThatIsGone(t *testing.T) {
 	g.Expect(network.rpcAuths.len()).To(BeZero())
 	g.Expect(network.status.recent.len()).To(BeZero())
 
-	status := &StatusReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, nodeStatusOwner)}
+	status := &StatusReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, nodeStatusOwner, &statusPacer{})}
 	status.status.recent.store(gone, recentWrite{})
 	_, err = status.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status.status.recent.len()).To(BeZero())
 
-	peers := &PeerReconciler{Client: k8s, Observations: obs, status: newStatusWriter(k8s, peerStatusOwner), rounds: newPeerRounds()}
+	peers := &PeerReconciler{Client: k8s, Observations: obs, rounds: newPeerRounds()}
 	peers.rounds.of(gone)
 	peers.creds.store(gone, &credentials{})
 	obs.setAuthFailure(gone, "refused")

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -40,7 +39,7 @@ func generatesMiningKey(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 // credentials, the Secret never changes once it exists: coins mined to its address
 // must stay spendable. A Secret of that name that the operator did not generate for
 // the network is a problem for the user, never overwritten.
-func (r *NetworkReconciler) ensureMiningKey(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork) (*problem, error) {
+func (r *NetworkReconciler) ensureMiningKey(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, done *changes) (*problem, error) {
 	if !generatesMiningKey(network) {
 		return nil, nil
 	}
@@ -78,7 +77,6 @@ func (r *NetworkReconciler) ensureMiningKey(ctx context.Context, network *bitcoi
 		}
 		return nil, fmt.Errorf("failed to create Secret %q: %w", name, err)
 	}
-	log.FromContext(ctx).Info("Generated a mining key", "secret", name, "address", key.Address)
-	r.Recorder.Eventf(network, corev1.EventTypeNormal, "Created", "Created Secret %s with a generated regtest mining key; blocks pay %s", name, key.Address)
+	done.create(ctx, "Secret", name, "with a generated regtest mining key (blocks pay "+key.Address+")")
 	return nil, nil
 }

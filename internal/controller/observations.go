@@ -12,10 +12,11 @@ import (
 )
 
 // observations carry what the peer reconciler learns over RPC to the reconcilers that
-// own the status fields it shows up in: each node's peers and blocks to the status
-// reconciler (which owns status.nodes whole, so that no node entry is ever split
-// between two field managers), and failed authentication to the network reconciler
-// (which owns Degraded). The status reconciler adds what it sees in the pods: a
+// write it into the status: each node's peers and blocks, and the round's conditions
+// and mining status, to the status reconciler (which owns status.nodes whole, so that
+// no node entry is ever split between two field managers, and writes a round's
+// findings together with the pods' changes), and failed authentication to the network
+// reconciler (which owns Degraded). The status reconciler adds what it sees in the pods: a
 // rollout that is stuck, for Degraded too. Each change wakes the reconciler concerned through a channel
 // source instead of waiting for a resync.
 type observations struct {
@@ -26,6 +27,8 @@ type observations struct {
 
 type networkObservation struct {
 	nodes map[int32]nodeObservation // by ordinal
+	// round holds the conditions and mining status of the last round; nil before one.
+	round *peerStatus
 	// authFailure is a message for Degraded when the nodes refuse the credentials.
 	authFailure string
 	// rolloutStuck is a message for Degraded when a pod is stuck in the rollout.
@@ -50,9 +53,10 @@ func newObservations() *observations {
 	}
 }
 
-// setNodes records the nodes that answered, keeping what the others answered last, and
-// wakes the status reconciler if anything changed.
-func (o *observations) setNodes(network *bitcoinv1alpha1.BitcoinNetwork, answered map[int32]nodeObservation) {
+// setRound records what a round found: the nodes that answered (keeping what the
+// others answered last), the conditions and the mining status. It wakes the status
+// reconciler if anything changed, once for all of it.
+func (o *observations) setRound(network *bitcoinv1alpha1.BitcoinNetwork, answered map[int32]nodeObservation, round peerStatus) {
 	changed := false
 	o.networks.update(network, func(obs networkObservation, _ bool) networkObservation {
 		merged := maps.Clone(obs.nodes)
@@ -60,8 +64,8 @@ func (o *observations) setNodes(network *bitcoinv1alpha1.BitcoinNetwork, answere
 			merged = map[int32]nodeObservation{}
 		}
 		maps.Copy(merged, answered)
-		changed = !maps.Equal(obs.nodes, merged)
-		obs.nodes = merged
+		changed = !maps.Equal(obs.nodes, merged) || obs.round == nil || statusKey(*obs.round) != statusKey(round)
+		obs.nodes, obs.round = merged, &round
 		return obs
 	})
 	if changed {
@@ -108,6 +112,16 @@ func (o *observations) node(network *bitcoinv1alpha1.BitcoinNetwork, ordinal int
 	obs, _ := o.networks.load(network)
 	n, ok := obs.nodes[ordinal]
 	return n, ok
+}
+
+// round returns the conditions and mining status of the network's last round, if one
+// ended since the operator started.
+func (o *observations) round(network *bitcoinv1alpha1.BitcoinNetwork) (peerStatus, bool) {
+	obs, _ := o.networks.load(network)
+	if obs.round == nil {
+		return peerStatus{}, false
+	}
+	return *obs.round, true
 }
 
 // authFailure returns the message for a network whose nodes refuse its credentials.

@@ -32,8 +32,8 @@ import (
 // gets the addnode entries that internal/topology chooses, as ip:port. It asks every
 // node for its added nodes, peers and chain each Period (and whenever a pod changes),
 // which also notices a restarted bitcoind that has lost its list, and reports what the
-// nodes say: the Connected and Synced conditions itself, peers and blocks through the
-// status reconciler.
+// nodes say (peers, blocks, and the Connected, Synced and Partitioned conditions it
+// concludes) through the status reconciler, which writes them with the pods' changes.
 //
 // Three things here are about nodes: a readyNode is a node of the round (a ready pod
 // with an IP), an rpcLink is the reconciler's RPC client of a pod and its backoff, and
@@ -48,7 +48,6 @@ type PeerReconciler struct {
 	// Period is how often a network's nodes are asked when nothing else happens.
 	Period time.Duration
 
-	status *statusWriter
 	rounds *peerRounds
 	// creds holds each network's credentials as last read, with the Secret's
 	// resourceVersion then: a round reads the Secret whole only when the cache shows
@@ -88,9 +87,7 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	state := r.rounds.of(network)
 	if ended := state.takeFinished(); ended != nil {
-		if err := r.report(ctx, network, state, ended); err != nil {
-			return ctrl.Result{}, err
-		}
+		r.report(network, state, ended)
 	}
 	plan, err := r.miningPlanOf(ctx, network)
 	if err != nil {
@@ -111,7 +108,9 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
 		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
 		r.reportReorgs(ctx, network, round.ready, round.answers)
-		round.changed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split)
+		var dialed []int32
+		round.changed, dialed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split, &state.heldAdds)
+		r.recheckPeers(ctx, round.ready, round.answers, state.links, dialed)
 		state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
 		round.mined = r.mine(ctx, network, round, state.links, &state.mining)
 		round.retryAt = earliestRetry(state.links)
@@ -119,24 +118,21 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{RequeueAfter: roundDeadline}, nil
 }
 
-// report publishes what a round found, writes the Connected and Synced conditions if
-// they changed, and schedules the next round.
-func (r *PeerReconciler) report(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, ended *peerRound) error {
-	r.publish(network, ended.ready, ended.answers, ended.creds)
+// report publishes what a round found, the Connected, Synced and Partitioned
+// conditions and the mining status with it, and schedules the next round. The status
+// reconciler writes them (observations.go).
+func (r *PeerReconciler) report(network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, ended *peerRound) {
 	connected := connectedCondition(network, ended.ready, ended.answers, ended.split)
 	synced := syncedCondition(network, ended.ready, ended.answers, ended.split)
 	partitioned := partitionedCondition(network, ended.ready, ended.answers, ended.split)
 	reportPeerMetrics(network, ended, connected, synced, partitioned)
-	status := peerStatus{Mining: r.throttledMining(network, state, miningStatus(ended.mining, ended)), Conditions: []metav1.Condition{connected, synced, partitioned}}
-	wrote, err := r.status.write(ctx, network, status)
-	if err != nil {
-		return err
-	}
-	if wrote {
+	mining := r.throttledMining(network, state, miningStatus(ended.mining, ended))
+	if !equality.Semantic.DeepEqual(mining, network.Status.Mining) {
 		state.miningWrittenAt = time.Now()
 	}
+	r.publish(network, ended.ready, ended.answers, ended.creds,
+		peerStatus{Mining: mining, Conditions: []metav1.Condition{connected, synced, partitioned}})
 	state.scheduleNext(time.Now().Add(r.nextRound(ended, state, connected, synced, partitioned)))
-	return nil
 }
 
 // throttledMining keeps the height status.mining shows while only the height moved
@@ -158,7 +154,6 @@ func (r *PeerReconciler) forget(key types.NamespacedName) {
 	r.rounds.forget(key)
 	r.creds.forget(key)
 	r.miningKeys.forget(key)
-	r.status.forget(key)
 	r.Observations.forget(key)
 	metrics.ForgetPeers(metricsNetwork(key))
 }
@@ -213,9 +208,10 @@ func (r *PeerReconciler) readyNodes(ctx context.Context, network *bitcoinv1alpha
 }
 
 // publish hands what the nodes said to the reconcilers that report it: the peers and
-// blocks of those that answered to the status reconciler, and whether any refuse the
-// credentials to the network reconciler.
-func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode, answers map[int32]answer, creds *credentials) {
+// blocks of those that answered, with the round's conditions and mining status, to
+// the status reconciler, and whether any refuse the credentials to the network
+// reconciler.
+func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode, answers map[int32]answer, creds *credentials, round peerStatus) {
 	observed := map[int32]nodeObservation{}
 	var refused []string
 	for _, n := range ready {
@@ -226,7 +222,7 @@ func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready 
 			refused = append(refused, n.NodeName)
 		}
 	}
-	r.Observations.setNodes(network, observed)
+	r.Observations.setRound(network, observed, round)
 	auth := ""
 	if len(refused) > 0 {
 		auth = fmt.Sprintf("%s the credentials in Secret %q (HTTP 401). Nodes rolling onto changed credentials refuse them until they restart; otherwise check that the pods run the StatefulSet's -rpcauth argument",
@@ -235,14 +231,11 @@ func (r *PeerReconciler) publish(network *bitcoinv1alpha1.BitcoinNetwork, ready 
 	r.Observations.setAuthFailure(network, auth)
 }
 
-// peerStatus is the part of the status the peer reconciler owns.
+// peerStatus is the part of the status a round concludes: the status reconciler
+// writes it.
 type peerStatus struct {
 	Mining     *bitcoinv1alpha1.BitcoinNetworkMiningStatus `json:"mining,omitempty"`
 	Conditions []metav1.Condition                          `json:"conditions"`
-}
-
-func (s peerStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
-	return !equality.Semantic.DeepEqual(s.Mining, network.Status.Mining) || conditionsChanged(network, s.Conditions)
 }
 
 // nextRound is how long after a round the next is due: soon while the network

@@ -75,8 +75,12 @@ type roundState struct {
 	mining   miningState
 	// bansLeft: a split's bans may remain on some node; rounds lift them after healing.
 	bansLeft, bansLeftKnown bool
-	// miningWrittenAt is when status.mining was last written: the height it shows is
-	// refreshed once a period, not with every block mined by interval.
+	// heldAdds are addnode entries added while the network came up, for one event
+	// once every node is ready (announceAdded).
+	heldAdds rewiring
+	// miningWrittenAt is when a changed status.mining was last handed to the status
+	// reconciler: the height it shows is refreshed once a period, not with every
+	// block mined by interval.
 	miningWrittenAt time.Time
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,9 +20,10 @@ import (
 // whole network without partitions), and tells whether
 // it changed any. New entries go in everywhere first; stale ones come out only once
 // every ready node answered and took its new entries, so that each step of a scaling
-// keeps the graph connected.
+// keeps the graph connected. held carries additions not yet announced from round to
+// round (announceAdded). It also returns the nodes that got new entries.
 func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode,
-	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink, s split) bool {
+	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink, s split, held *rewiring) (bool, []int32) {
 	names := make(map[string]string, len(ready)) // P2P address to pod name
 	for _, n := range ready {
 		names[n.p2p] = n.NodeName
@@ -56,10 +58,45 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
 		}
 	}
-	r.announce(ctx, network, "PeerAdded", "added", added)
-	r.announce(ctx, network, "PeerRemoved", "removed", removed)
+	logRewiring(ctx, "added", added)
+	logRewiring(ctx, "removed", removed)
+	r.announceAdded(network, len(ready), added, held)
+	r.announce(network, "PeerRemoved", "removed", removed)
 	metrics.AddnodeChanges(added.entries, removed.entries)
-	return len(added.changes) > 0 || len(removed.changes) > 0
+	return len(added.changes) > 0 || len(removed.changes) > 0, added.nodes
+}
+
+// recheckPeers asks the nodes that got new entries for their peers again, after the
+// round's wiring: addnode onetry dials at once, so the round's conditions see the new
+// connections. Otherwise every node joining a network would turn Connected False
+// until the next round and True again, two status writes for nothing. A node that
+// does not answer keeps its first answer; the next round asks it anyway.
+func (r *PeerReconciler) recheckPeers(ctx context.Context, ready []readyNode, answers map[int32]answer,
+	links map[types.UID]*rpcLink, dialed []int32) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, callsAtOnce)
+	for _, n := range ready {
+		link := links[n.pod]
+		if !slices.Contains(dialed, n.Ordinal) || link == nil {
+			continue
+		}
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			var peers []bitcoin.Peer
+			var err error
+			r.rounds.call(ctx, func() { peers, err = link.client.GetPeerInfo(ctx) })
+			if err == nil {
+				mu.Lock()
+				a := answers[n.Ordinal]
+				a.peers = peers
+				answers[n.Ordinal] = a
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // wiringFailed books a failed addnode or disconnectnode against the node, unless the
@@ -77,6 +114,7 @@ type rewiring struct {
 	names   map[string]string // P2P address to pod name
 	changes []string          // "<node>: <peer>, <peer>"
 	entries int
+	nodes   []int32 // the nodes whose list changed, by ordinal
 }
 
 func (w *rewiring) record(n readyNode, peers []string) {
@@ -92,15 +130,43 @@ func (w *rewiring) record(n readyNode, peers []string) {
 	}
 	w.changes = append(w.changes, n.NodeName+": "+strings.Join(names, ", "))
 	w.entries += len(peers)
+	w.nodes = append(w.nodes, n.Ordinal)
 }
 
-// announce logs a round's rewiring and sends it as one event, its message cut to
-// what an event holds.
-func (r *PeerReconciler) announce(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, reason, verb string, w rewiring) {
+// merge adds another round's changes, keeping no more than an event can show.
+func (w *rewiring) merge(o rewiring) {
+	w.entries += o.entries
+	w.changes = append(w.changes, o.changes[:min(len(o.changes), maxHeldChanges-len(w.changes))]...)
+}
+
+// maxHeldChanges bounds the changes held for one event: its message holds 1 KiB.
+const maxHeldChanges = 64
+
+func logRewiring(ctx context.Context, verb string, w rewiring) {
+	if w.entries > 0 {
+		log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "changes", w.changes)
+	}
+}
+
+// announceAdded says a round's additions in a PeerAdded event. While the network comes
+// up (fewer ready nodes than spec.nodes) they are held, and said together once every
+// node is ready: a network coming up one node after another is one event, not one per
+// node (events are writes too).
+func (r *PeerReconciler) announceAdded(network *bitcoinv1alpha1.BitcoinNetwork, ready int, added rewiring, held *rewiring) {
+	held.merge(added)
+	if int32(ready) < network.Spec.Nodes {
+		return
+	}
+	r.announce(network, "PeerAdded", "added", *held)
+	*held = rewiring{}
+}
+
+// announce sends a round's rewiring as one event, its message cut to what an event
+// holds.
+func (r *PeerReconciler) announce(network *bitcoinv1alpha1.BitcoinNetwork, reason, verb string, w rewiring) {
 	if w.entries == 0 {
 		return
 	}
-	log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "changes", w.changes)
 	message := fmt.Sprintf("%s %d addnode %s; %s", strings.ToUpper(verb[:1])+verb[1:], w.entries,
 		map[bool]string{true: "entry", false: "entries"}[w.entries == 1], strings.Join(w.changes, "; "))
 	if len(message) > maxEventMessage {

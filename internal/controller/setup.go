@@ -56,6 +56,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	// stand for every later scaling) and rewrites it while idle.
 	recorder := mgr.GetEventRecorderFor("bitcoin-operator") //nolint:staticcheck
 	observations := newObservations()
+	// The network's status writers share one pacer (status_writer.go).
+	pacer := &statusPacer{}
 	// The reconcilers' writes count in the operator's metrics.
 	c := metrics.CountWrites(mgr.GetClient())
 	network := &NetworkReconciler{
@@ -65,7 +67,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Recorder:     recorder,
 		Settings:     render.Settings{RPCAllowIP: opts.RPCAllowIP, RPCFrom: opts.rpcClients()},
 		Observations: observations,
-		status:       newStatusWriter(c, networkStatusOwner),
+		status:       newStatusWriter(c, networkStatusOwner, pacer),
 		DefaultImage: cmp.Or(opts.DefaultImage, bitcoinv1alpha1.DefaultImage),
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
@@ -77,7 +79,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Observations: observations,
 		StuckAfter:   cmp.Or(opts.StuckAfter, DefaultStuckAfter),
 		RepairPeriod: cmp.Or(opts.RepairPeriod, DefaultRepairPeriod),
-		status:       newStatusWriter(c, nodeStatusOwner),
+		status:       newStatusWriter(c, nodeStatusOwner, pacer),
 		now:          time.Now,
 	}
 	if err := status.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
@@ -90,7 +92,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Recorder:     recorder,
 		Observations: observations,
 		Period:       cmp.Or(opts.PeerPeriod, 30*time.Second),
-		status:       newStatusWriter(c, peerStatusOwner),
 		rounds:       newPeerRounds(),
 	}
 	if err := peers.SetupWithManager(mgr, opts.controllerOptions()); err != nil {

@@ -74,15 +74,20 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	status := observeNodes(network, sts, pods.Items)
 	status.addObservations(network, r.Observations)
+	status.addRound(network, r.Observations)
 	reportNodeMetrics(network, status)
-	wrote, err := r.status.write(ctx, network, status)
+	wrote, wait, err := r.status.write(ctx, network, status)
 	if wrote {
 		log.FromContext(ctx).V(1).Info("Updated node status", "readyNodes", status.ReadyNodes, "replicas", status.Replicas)
 	}
 	if err != nil || sts == nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{RequeueAfter: wait}, err
 	}
-	return r.checkRollout(ctx, network, sts, pods.Items)
+	result, err := r.checkRollout(ctx, network, sts, pods.Items)
+	if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+		result.RequeueAfter = wait
+	}
+	return result, err
 }
 
 // checkRollout reports the pods stuck in the rollout to the network reconciler and

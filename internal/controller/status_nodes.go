@@ -9,19 +9,22 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
-// nodeStatus is the part of the status the status reconciler owns.
+// nodeStatus is the part of the status the status reconciler owns: what the pods show,
+// and what the peer reconciler's last round concluded (addRound).
 type nodeStatus struct {
-	Replicas   int32                                `json:"replicas"`
-	ReadyNodes int32                                `json:"readyNodes"`
-	Selector   string                               `json:"selector"`
-	Nodes      []bitcoinv1alpha1.BitcoinNetworkNode `json:"nodes"`
-	Conditions []metav1.Condition                   `json:"conditions"`
+	Replicas   int32                                       `json:"replicas"`
+	ReadyNodes int32                                       `json:"readyNodes"`
+	Selector   string                                      `json:"selector"`
+	Nodes      []bitcoinv1alpha1.BitcoinNetworkNode        `json:"nodes"`
+	Mining     *bitcoinv1alpha1.BitcoinNetworkMiningStatus `json:"mining,omitempty"`
+	Conditions []metav1.Condition                          `json:"conditions"`
 }
 
 // observeNodes builds the status of a network's nodes from its StatefulSet (nil when
@@ -176,12 +179,50 @@ func (s *nodeStatus) addObservations(network *bitcoinv1alpha1.BitcoinNetwork, ob
 	}
 }
 
+// roundConditions are the conditions the peer reconciler's rounds conclude.
+var roundConditions = []string{bitcoinv1alpha1.ConditionConnected, bitcoinv1alpha1.ConditionSynced, bitcoinv1alpha1.ConditionPartitioned}
+
+// addRound adds the conditions and mining status of the peer reconciler's last round.
+// Before a round has ended since the operator started, it keeps what the status
+// shows, so that a restarted operator does not blank them.
+func (s *nodeStatus) addRound(network *bitcoinv1alpha1.BitcoinNetwork, obs *observations) {
+	if round, ok := obs.round(network); ok {
+		s.Mining = round.Mining
+		s.Conditions = append(s.Conditions, round.Conditions...)
+		return
+	}
+	s.Mining = network.Status.Mining
+	for _, t := range roundConditions {
+		if c := meta.FindStatusCondition(network.Status.Conditions, t); c != nil {
+			s.Conditions = append(s.Conditions, *c)
+		}
+	}
+}
+
 // changedFrom tells whether s differs from what the network's status shows.
 func (s nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	cur := &network.Status
 	return cur.Replicas != s.Replicas || cur.ReadyNodes != s.ReadyNodes || cur.Selector != s.Selector ||
 		!equality.Semantic.DeepEqual(nonNil(cur.Nodes), s.Nodes) ||
+		!equality.Semantic.DeepEqual(cur.Mining, s.Mining) ||
 		conditionsChanged(network, s.Conditions)
+}
+
+// urgentFrom tells whether a node turned ready or not, a condition turned, or the
+// mining status changed in more than its height (statusWriter.write).
+func (s nodeStatus) urgentFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
+	ready := map[int32]bool{}
+	for _, n := range network.Status.Nodes {
+		ready[n.Ordinal] = n.Ready
+	}
+	for _, n := range s.Nodes {
+		if n.Ready != ready[n.Ordinal] {
+			return true
+		}
+	}
+	shown := network.Status.Mining
+	return s.ReadyNodes != network.Status.ReadyNodes || conditionsUrgent(network, s.Conditions) ||
+		(s.Mining == nil) != (shown == nil) || s.Mining != nil && s.Mining.Address != shown.Address
 }
 
 func nonNil[T any](s []T) []T {

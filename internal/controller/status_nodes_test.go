@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -8,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
@@ -143,4 +145,60 @@ func TestAvailableNamesNodesInTrouble(t *testing.T) {
 	starting.Status.ContainerStatuses = nil
 	g.Expect(observeNodes(network, sts, []corev1.Pod{ready, starting}).Conditions[0].Message).To(
 		Equal("1 of 4 nodes are ready"), "a pod on its way up is no trouble")
+}
+
+func TestWhatIsUrgentInTheNodesStatus(t *testing.T) {
+	g := NewWithT(t)
+	ns := "ns"
+	shown := &bitcoinv1alpha1.BitcoinNetwork{Status: bitcoinv1alpha1.BitcoinNetworkStatus{
+		ReadyNodes: 1,
+		Nodes:      []bitcoinv1alpha1.BitcoinNetworkNode{node(ns, 0, true, "127.0.0.1")},
+		Mining:     &bitcoinv1alpha1.BitcoinNetworkMiningStatus{Address: "bcrt1a", Height: ptr.To[int64](101)},
+		Conditions: []metav1.Condition{
+			{Type: bitcoinv1alpha1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: "NodesNotReady", Message: "1 of 2 nodes are ready"},
+		},
+	}}
+	base := func() nodeStatus {
+		return nodeStatus{ReadyNodes: 1, Nodes: []bitcoinv1alpha1.BitcoinNetworkNode{node(ns, 0, true, "127.0.0.1")},
+			Mining:     &bitcoinv1alpha1.BitcoinNetworkMiningStatus{Address: "bcrt1a", Height: ptr.To[int64](101)},
+			Conditions: slices.Clone(shown.Status.Conditions)}
+	}
+	g.Expect(base().urgentFrom(shown)).To(BeFalse(), "nothing changed")
+
+	lazy := map[string]func(*nodeStatus){
+		"a pod that is not ready appears": func(s *nodeStatus) {
+			s.Nodes = append(s.Nodes, node(ns, 1, false, ""))
+		},
+		"a node's peers and blocks": func(s *nodeStatus) { s.Nodes[0].Peers, s.Nodes[0].Blocks = ptr.To[int32](2), ptr.To[int64](5) },
+		"a message":                 func(s *nodeStatus) { s.Conditions[0].Message = "something else" },
+		"a condition that appears False": func(s *nodeStatus) {
+			s.Conditions = append(s.Conditions, metav1.Condition{Type: bitcoinv1alpha1.ConditionConnected, Status: metav1.ConditionUnknown, Reason: "NodesUnreachable"})
+		},
+		"the mined height": func(s *nodeStatus) { s.Mining.Height = ptr.To[int64](102) },
+	}
+	for what, change := range lazy {
+		s := base()
+		change(&s)
+		g.Expect(s.urgentFrom(shown)).To(BeFalse(), what)
+	}
+	urgent := map[string]func(*nodeStatus){
+		"a node turning ready": func(s *nodeStatus) {
+			s.Nodes = append(s.Nodes, node(ns, 1, true, "127.0.0.2"))
+			s.ReadyNodes = 2
+		},
+		"a node turning unready": func(s *nodeStatus) { s.Nodes[0].Ready, s.ReadyNodes = false, 0 },
+		"a condition turning": func(s *nodeStatus) {
+			s.Conditions[0].Status, s.Conditions[0].Reason = metav1.ConditionTrue, "NodesReady"
+		},
+		"a condition that appears True": func(s *nodeStatus) {
+			s.Conditions = append(s.Conditions, metav1.Condition{Type: bitcoinv1alpha1.ConditionConnected, Status: metav1.ConditionTrue, Reason: "Connected"})
+		},
+		"another mining address": func(s *nodeStatus) { s.Mining.Address = "bcrt1b" },
+		"mining stopped":         func(s *nodeStatus) { s.Mining = nil },
+	}
+	for what, change := range urgent {
+		s := base()
+		change(&s)
+		g.Expect(s.urgentFrom(shown)).To(BeTrue(), what)
+	}
 }

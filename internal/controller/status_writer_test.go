@@ -13,7 +13,7 @@ import (
 
 func TestStatusWriterTrustsItsRecentWritesOverTransitionTimes(t *testing.T) {
 	g := NewWithT(t)
-	w := newStatusWriter(nil, networkStatusOwner)
+	w := newStatusWriter(nil, networkStatusOwner, &statusPacer{})
 	status := func(reason string, at time.Time) networkStatus {
 		return networkStatus{ObservedGeneration: 1, Conditions: []metav1.Condition{
 			{Type: "Degraded", Status: metav1.ConditionFalse, Reason: reason, LastTransitionTime: metav1.NewTime(at)},
@@ -35,4 +35,43 @@ func TestStatusWriterTrustsItsRecentWritesOverTransitionTimes(t *testing.T) {
 
 func testNetwork(name, uid string) *bitcoinv1alpha1.BitcoinNetwork {
 	return &bitcoinv1alpha1.BitcoinNetwork{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid)}}
+}
+
+func TestStatusPacerSpacesANetworksWrites(t *testing.T) {
+	g := NewWithT(t)
+	p := &statusPacer{}
+	a, b := testNetwork("a", "uid-a"), testNetwork("b", "uid-b")
+	now := time.Now()
+	g.Expect(p.wait(a, now)).To(BeZero(), "never written")
+	p.wrote(a, now)
+	g.Expect(p.wait(a, now.Add(100*time.Millisecond))).To(Equal(statusWriteGap - 100*time.Millisecond))
+	g.Expect(p.wait(a, now.Add(statusWriteGap))).To(BeZero())
+	g.Expect(p.wait(b, now)).To(BeZero(), "another network")
+	g.Expect(p.wait(testNetwork("a", "uid-a2"), now)).To(BeZero(), "the same name recreated")
+}
+
+// fakeStatus is an ownedStatus whose change is urgent or not.
+type fakeStatus struct {
+	Urgent bool `json:"urgent"`
+}
+
+func (fakeStatus) changedFrom(*bitcoinv1alpha1.BitcoinNetwork) bool  { return true }
+func (s fakeStatus) urgentFrom(*bitcoinv1alpha1.BitcoinNetwork) bool { return s.Urgent }
+
+func TestStatusWriterHoldsWhatIsNotUrgent(t *testing.T) {
+	g := NewWithT(t)
+	w := newStatusWriter(nil, nodeStatusOwner, &statusPacer{})
+	a := testNetwork("a", "uid-a")
+	now := time.Now()
+	g.Expect(w.holdFor(a, fakeStatus{Urgent: true}, now)).To(BeZero(), "urgent, and nothing written lately")
+	g.Expect(w.holdFor(a, fakeStatus{}, now)).To(Equal(lazyStatusDelay), "held from the first time it is seen")
+	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(time.Second))).To(Equal(lazyStatusDelay-time.Second),
+		"counted from the first time, not the last")
+	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(lazyStatusDelay))).To(BeZero())
+
+	w.pacer.wrote(a, now)
+	w.recent.store(a, recentWrite{at: now})
+	g.Expect(w.holdFor(a, fakeStatus{Urgent: true}, now.Add(200*time.Millisecond))).To(Equal(statusWriteGap-200*time.Millisecond),
+		"urgent waits for the gap after the network's last write")
+	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(time.Second))).To(Equal(lazyStatusDelay), "a write ends what was held")
 }

@@ -231,28 +231,44 @@ func grant(ctx context.Context, account string, role *rbacv1.ClusterRole) error 
 // writeCounter counts the operator's write requests at its HTTP transport, so that
 // nothing the operator sends (applies, status, events) escapes it.
 type writeCounter struct {
-	mu    sync.Mutex
-	count int
-	last  []string
+	mu sync.Mutex
+	// times holds when each path was written.
+	times map[string][]time.Time
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		if req.Method != http.MethodGet {
 			w.mu.Lock()
-			w.count++
-			w.last = append(w.last[max(0, len(w.last)-9):], req.Method+" "+req.URL.Path)
+			if w.times == nil {
+				w.times = map[string][]time.Time{}
+			}
+			w.times[req.URL.Path] = append(w.times[req.URL.Path], time.Now())
 			w.mu.Unlock()
 		}
 		return rt.RoundTrip(req)
 	})
 }
 
-// snapshot returns the number of writes so far and the latest ones.
-func (w *writeCounter) snapshot() (int, []string) {
+// in returns the number of writes so far in a namespace, and the paths written.
+func (w *writeCounter) in(namespace string) (int, []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.count, append([]string(nil), w.last...)
+	count, paths := 0, []string{}
+	for path, times := range w.times {
+		if strings.Contains(path, "/namespaces/"+namespace+"/") {
+			count += len(times)
+			paths = append(paths, path)
+		}
+	}
+	return count, paths
+}
+
+// at returns when path was written.
+func (w *writeCounter) at(path string) []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Time(nil), w.times[path]...)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -61,12 +61,12 @@ func TestUpgradeableFollowsRollingNetworks(t *testing.T) {
 
 	testkit.By(t, "an unchanged answer is not written again")
 	runs := reconciles(g, "upgradeable")
-	before, _ := upgradeWrites.snapshot()
+	before, _ := upgradeWrites.in(operatorNamespace)
 	g.Expect(k8s.Patch(ctx, alphaSts, client.RawPatch(types.MergePatchType,
 		[]byte(`{"metadata":{"annotations":{"test.bitcoinops.io/touch":"1"}}}`)))).To(Succeed())
 	g.Eventually(func(g Gomega) { g.Expect(reconciles(g, "upgradeable")).To(BeNumerically(">", runs)) }, timeout, interval).Should(Succeed())
 	// The reconcile that the touch caused has finished, and with it any write it made.
-	count, last := upgradeWrites.snapshot()
+	count, last := upgradeWrites.in(operatorNamespace)
 	g.Expect(count).To(Equal(before), "writes: %v", last)
 
 	testkit.By(t, "two networks rolling at once are both named")
