@@ -1,0 +1,39 @@
+package controller
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/tools/record"
+)
+
+// A network coming up node by node is one PeerAdded event, once every node is ready.
+func TestAdditionsWhileComingUpAreOneEvent(t *testing.T) {
+	g := NewWithT(t)
+	recorder := record.NewFakeRecorder(10)
+	r := &PeerReconciler{Recorder: recorder}
+	network := testNetwork("n", "uid-n")
+	network.Spec.Nodes = 3
+	node := func(name string) readyNode {
+		n := readyNode{p2p: name + ":18444"}
+		n.NodeName = name
+		return n
+	}
+	var held rewiring
+	round := func(ready int, to, peer string) {
+		var added rewiring
+		added.record(node(to), []string{peer + ":18444"})
+		r.announceAdded(network, ready, added, &held)
+	}
+
+	round(2, "n-sts-1", "127.0.0.1")
+	g.Expect(recorder.Events).To(BeEmpty(), "1 of 3 nodes still to come")
+	round(3, "n-sts-2", "127.0.0.2")
+	g.Expect(recorder.Events).To(Receive(Equal("Normal PeerAdded Added 2 addnode entries; n-sts-1: 127.0.0.1:18444; n-sts-2: 127.0.0.2:18444")))
+
+	round(3, "n-sts-0", "127.0.0.3")
+	g.Expect(recorder.Events).To(Receive(HavePrefix("Normal PeerAdded Added 1 addnode entry; n-sts-0")),
+		"once up, each round's additions are an event")
+	r.announceAdded(network, 3, rewiring{}, &held)
+	g.Expect(recorder.Events).To(BeEmpty(), "no additions, no event")
+}
