@@ -43,7 +43,9 @@ func TestStuckRolloutIsReportedAndRepaired(t *testing.T) {
 	sts := statefulSetOf(g, n)
 	g.Expect(sts.Status.CurrentRevision).NotTo(Equal(sts.Status.UpdateRevision),
 		"the StatefulSet is rolling: the upgradeable reconciler holds Upgradeable=False")
-	g.Expect(networkEvents(g, n)).To(ContainElement(HavePrefix("RolloutStuck: Pod stuck-sts-2 has waited in ImagePullBackOff")))
+	// The recorder sends the event after the status write, in the background.
+	g.Eventually(func(g Gomega) []string { return networkEvents(g, n) }, convergeTimeout, interval).Should(
+		ContainElement(HavePrefix("RolloutStuck: Pod stuck-sts-2 has waited in ImagePullBackOff")))
 	g.Expect(networkEvents(g, n)).NotTo(ContainElement(HavePrefix("StuckPodDeleted")),
 		"the stuck pod is at the update revision: nothing to repair yet")
 
