@@ -122,6 +122,8 @@ test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgra
 
 ##@ Local cluster
 
+PROPAGATION_SIZES ?= 10,50
+
 .PHONY: bench
 bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE).
 	go run ./test/bench
@@ -129,6 +131,10 @@ bench: local-cluster-binaries ## Measure the operator on a local control plane (
 .PHONY: bench-smoke
 bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
 	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_HOSTILE=1 BENCH_CHECK=1 go run ./test/bench
+
+.PHONY: bench-propagation
+bench-propagation: local-cluster-binaries btcd ## Measure block propagation and time to Synced on real P2P (btcd per pod) for networks of PROPAGATION_SIZES nodes.
+	NODES_PROPAGATION=$(PROPAGATION_SIZES) go test -tags nodes -run TestPropagation -count=1 -v -timeout 60m ./test/nodes/
 
 .PHONY: demo
 demo: local-cluster-binaries btcd ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine; Ctrl-C stops it all.
