@@ -75,7 +75,7 @@ apiserver_request_total2 1000
 func complete() Report {
 	res := Result{
 		Size: Size{Networks: 1, Nodes: 3}, ChildrenSeconds: 0.1, ReadySeconds: 1, ConnectedSeconds: 2, SyncedSeconds: 2,
-		SettledSeconds: 3, StatusLag: LagFigures{Count: 3}, IdleSeconds: 120, RPCCallsPerNodeMinute: 6,
+		SettledSeconds: 3, StatusLag: LagFigures{Count: 3}, AfterLastReady: LagFigures{Count: 1}, IdleSeconds: 120, RPCCallsPerNodeMinute: 6,
 		Writes:        WriteFigures{Total: 20, ByKind: map[string]int{"patch bitcoinnetworks/status": 10}, Events: 2, EventsPerNetworkMax: 2},
 		Load:          LoadFigures{APIServerRequests: 100, APIServerWrites: 50, OperatorRequests: 30, OperatorWrites: 20},
 		DeleteSeconds: 0.2, PeakRSSMiB: 70, CPUSeconds: 0.4,
@@ -100,6 +100,7 @@ func TestCheckRefusesWritesOnceSettledAndMissingFigures(t *testing.T) {
 		"events":   func(r *Result) { r.Writes.Events = 0 },
 		"requests": func(r *Result) { r.Load.OperatorRequests = 0 },
 		"lag":      func(r *Result) { r.StatusLag.Count = 2 },
+		"after":    func(r *Result) { r.AfterLastReady.Count = 0 },
 	} {
 		r := complete()
 		spoil(&r.Results[0])

@@ -226,7 +226,7 @@ func (r Report) check() error {
 		}
 	}
 	for _, res := range append(r.Results, r.Memory...) {
-		if res.StatusLag.Count != res.Size.Networks*res.Size.Nodes || res.ChildrenSeconds <= 0 || res.ReadySeconds <= 0 ||
+		if res.StatusLag.Count != res.Size.Networks*res.Size.Nodes || res.AfterLastReady.Count != res.Size.Networks || res.ChildrenSeconds <= 0 || res.ReadySeconds <= 0 ||
 			res.ConnectedSeconds <= 0 || res.SyncedSeconds <= 0 || res.SettledSeconds <= 0 ||
 			res.DeleteSeconds <= 0 || res.PeakRSSMiB <= 0 || res.CPUSeconds <= 0 {
 			errs = append(errs, fmt.Errorf("%s: a figure is missing: %+v", res.Size, res))

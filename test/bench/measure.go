@@ -37,12 +37,16 @@ type Result struct {
 	ChildrenSeconds float64 `json:"childrenSeconds"`
 	// ReadySeconds: every network is Available with every status.nodes entry ready.
 	ReadySeconds float64 `json:"readySeconds"`
-	// ConnectedSeconds and SyncedSeconds: every network is Connected, and Synced.
+	// ConnectedSeconds and SyncedSeconds: every network is Connected, and Synced, with
+	// every node ready (the conditions speak of the ready nodes only).
 	ConnectedSeconds float64 `json:"connectedSeconds"`
 	SyncedSeconds    float64 `json:"syncedSeconds"`
 	// SettledSeconds: when the last network write before the quiet window was received.
 	SettledSeconds float64    `json:"settledSeconds"`
 	StatusLag      LagFigures `json:"statusLag"`
+	// AfterLastReady is, over the networks, from the last of a network's pods turning
+	// Ready to the network being Ready, Connected and Synced.
+	AfterLastReady LagFigures `json:"connectedSyncedAfterLastPodReady"`
 	// Writes are the operator's writes until settled, by kind.
 	Writes WriteFigures `json:"writesUntilSettled"`
 	// Load is the API server's request count from applying the networks until the
@@ -247,8 +251,8 @@ func (b *bench) converge(ctx context.Context, op *operator, s Size) (*sizeRun, e
 	}{
 		{&r.ChildrenSeconds, obs.childrenDone, "every StatefulSet, Service, NetworkPolicy and Secret"},
 		{&r.ReadySeconds, obs.ready, "every node ready in status"},
-		{&r.ConnectedSeconds, obs.connected, "every network Connected"},
-		{&r.SyncedSeconds, obs.synced, "every network Synced"},
+		{&r.ConnectedSeconds, obs.connected, "every network Connected with every node ready"},
+		{&r.SyncedSeconds, obs.synced, "every network Synced with every node ready"},
 	} {
 		t, err := obs.wait(m.m, time.Until(start.Add(timeout)), m.what)
 		if err != nil {
@@ -261,7 +265,7 @@ func (b *bench) converge(ctx context.Context, op *operator, s Size) (*sizeRun, e
 		return r, err
 	}
 	r.SettledSeconds = settled.Sub(start).Seconds()
-	r.StatusLag = obs.lag()
+	r.StatusLag, r.AfterLastReady = obs.lag(), obs.afterLastReady()
 	countsAfter, err := readCounts(ctx, b.cs, op.metrics)
 	if err != nil {
 		return r, err

@@ -17,6 +17,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/controller"
+	"github.com/bitcoinops/bitcoin-operator/internal/render"
 )
 
 // observer times, from the bench's own informers, when things happen in a namespace:
@@ -32,6 +33,9 @@ type observer struct {
 	// NetworkPolicies and the networks' Secrets.
 	children map[string]map[string]bool
 	podReady map[string]time.Time // pod name: first seen Ready
+	podNet   map[string]string    // pod name: its network's
+	// whole holds when each network was first Ready, Connected and Synced at once.
+	whole    map[string]time.Time
 	nodeSeen map[string]time.Time // pod name: first seen ready in status.nodes
 	// state holds, per network, what it is now.
 	state map[string]networkState
@@ -61,7 +65,7 @@ var childKinds = []string{"StatefulSet", "Service", "NetworkPolicy", "Secret"}
 
 func observe(ctx context.Context, cfg *rest.Config, namespace string, s Size) (*observer, error) {
 	o := &observer{size: s, children: map[string]map[string]bool{}, podReady: map[string]time.Time{},
-		nodeSeen: map[string]time.Time{}, state: map[string]networkState{},
+		nodeSeen: map[string]time.Time{}, state: map[string]networkState{}, podNet: map[string]string{}, whole: map[string]time.Time{},
 		childrenDone: newMilestone(), ready: newMilestone(), connected: newMilestone(), synced: newMilestone()}
 	for _, k := range childKinds {
 		o.children[k] = map[string]bool{}
@@ -120,6 +124,7 @@ func (o *observer) handle(obj any) {
 		if _, seen := o.podReady[obj.Name]; !seen && podReady(obj) {
 			o.podReady[obj.Name] = now
 		}
+		o.podNet[obj.Name] = obj.Labels[render.LabelInstance]
 	case *bitcoinv1alpha1.BitcoinNetwork:
 		o.handleNetwork(obj, now)
 	}
@@ -141,16 +146,22 @@ func (o *observer) handleNetwork(n *bitcoinv1alpha1.BitcoinNetwork, now time.Tim
 		}
 		ready = ready && node.Ready
 	}
-	o.state[n.Name] = networkState{
+	state := networkState{
 		ready:     ready,
 		connected: meta.IsStatusConditionTrue(n.Status.Conditions, bitcoinv1alpha1.ConditionConnected),
 		synced:    meta.IsStatusConditionTrue(n.Status.Conditions, bitcoinv1alpha1.ConditionSynced),
 	}
+	o.state[n.Name] = state
+	if _, seen := o.whole[n.Name]; !seen && state.ready && state.connected && state.synced {
+		o.whole[n.Name] = now
+	}
+	// Connected and Synced speak of the ready nodes only: a network of 3 whose first
+	// node is ready is already both. What a user waits for is the whole network so.
 	var readyCount, connected, synced, steady int
 	for _, s := range o.state {
 		readyCount += b2i(s.ready)
-		connected += b2i(s.connected)
-		synced += b2i(s.synced)
+		connected += b2i(s.ready && s.connected)
+		synced += b2i(s.ready && s.synced)
 		steady += b2i(s.ready && s.connected && s.synced)
 	}
 	all := o.size.Networks
@@ -222,9 +233,29 @@ func (o *observer) counts() string {
 		connected += b2i(s.connected)
 		synced += b2i(s.synced)
 	}
-	return fmt.Sprintf("StatefulSets %d, Services %d, NetworkPolicies %d, Secrets %d, ready pods %d, ready entries %d, networks ready %d, Connected %d, Synced %d",
+	return fmt.Sprintf("StatefulSets %d, Services %d, NetworkPolicies %d, Secrets %d, ready pods %d, ready entries %d, networks ready %d, Connected (any node ready) %d, Synced (any node ready) %d",
 		len(o.children["StatefulSet"]), len(o.children["Service"]), len(o.children["NetworkPolicy"]), len(o.children["Secret"]),
 		len(o.podReady), len(o.nodeSeen), ready, connected, synced)
+}
+
+// afterLastReady returns, over the networks, the time from the last of a network's
+// pods turning Ready to the network first being Ready, Connected and Synced at once.
+func (o *observer) afterLastReady() LagFigures {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	last := map[string]time.Time{}
+	for pod, ready := range o.podReady {
+		if n := o.podNet[pod]; ready.After(last[n]) {
+			last[n] = ready
+		}
+	}
+	var after []float64
+	for n, whole := range o.whole {
+		if ready, ok := last[n]; ok {
+			after = append(after, max(0, whole.Sub(ready).Seconds()))
+		}
+	}
+	return lagFigures(after)
 }
 
 // lag returns the status lag figures over every pod seen Ready with its entry.

@@ -63,12 +63,13 @@ func (r Report) markdown(w io.Writer) {
 
 	fmt.Fprintln(w, "## Time (seconds from applying the networks)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| size | children | all nodes ready | Connected | Synced | settled | status lag p50 / p99 / max | delete |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| size | children | all nodes ready | Connected | Synced | settled | status lag p50 / p99 / max | Connected and Synced after a network's last pod Ready, p50 / p99 / max | delete |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, res := range r.Results {
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f / %.3f / %.3f | %.2f |\n", res.Size,
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f / %.3f / %.3f | %.2f / %.2f / %.2f | %.2f |\n", res.Size,
 			res.ChildrenSeconds, res.ReadySeconds, res.ConnectedSeconds, res.SyncedSeconds, res.SettledSeconds,
-			res.StatusLag.P50, res.StatusLag.P99, res.StatusLag.Max, res.DeleteSeconds)
+			res.StatusLag.P50, res.StatusLag.P99, res.StatusLag.Max,
+			res.AfterLastReady.P50, res.AfterLastReady.P99, res.AfterLastReady.Max, res.DeleteSeconds)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "![time to ready, Connected and Synced against the number of networks](%s)\n\n", timesPlot)
