@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,7 +33,7 @@ func startDoubles(ctx context.Context, cfg *rest.Config, c client.Reader, namesp
 	err := forEach(networks, func(i int) error {
 		f, err := fleet.Start(ctx, fleet.Options[*bitcointest.Node]{
 			Config: cfg, Namespace: namespace, Network: networkName(i),
-			Start: fleet.Doubles(&bitcointest.Network{}), Credentials: fleet.NetworkSecret(c),
+			Start: fleet.Doubles(&bitcointest.Network{}), Credentials: awaitCredentials(fleet.NetworkSecret(c)),
 		})
 		if err != nil {
 			return err
@@ -44,6 +47,35 @@ func startDoubles(ctx context.Context, cfg *rest.Config, c client.Reader, namesp
 		d.stop()
 	}
 	return d, err
+}
+
+// awaitCredentials waits for a pod's credentials instead of failing at once, and
+// keeps each network's once read. kwok gives a pod its IP and marks it Ready in one
+// step, so a double can only start once its pod is Ready, and the operator may dial it
+// first: in a cluster the chart's readiness probe keeps a pod from Ready until
+// bitcoind answers. A Fleet whose credentials fail tries again only a second later,
+// and each read costs two requests under load; a kept answer starts the double at once.
+func awaitCredentials(get fleet.CredentialsFunc) fleet.CredentialsFunc {
+	var (
+		mu   sync.Mutex
+		kept fleet.Credentials
+	)
+	return func(ctx context.Context, pod *corev1.Pod) (fleet.Credentials, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if kept != (fleet.Credentials{}) {
+			return kept, nil
+		}
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			creds, err := get(ctx, pod)
+			kept = creds
+			return err == nil, nil
+		})
+		if err != nil {
+			return get(ctx, pod) // its error says what is missing
+		}
+		return kept, nil
+	}
 }
 
 // calls returns the RPC calls every running double has served so far, and how many
