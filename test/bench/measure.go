@@ -62,7 +62,8 @@ type Result struct {
 	DeleteSeconds         float64 `json:"deleteSeconds"`
 	DeleteWrites          int     `json:"deleteWrites"`
 	PeakRSSMiB            float64 `json:"peakRSSMiB"`
-	// CPUSeconds is the operator's CPU time from applying the networks until settled.
+	// CPUSeconds is the operator's CPU time from applying the networks until the bench
+	// saw them settled, quiet window included.
 	CPUSeconds float64 `json:"cpuSeconds"`
 }
 
