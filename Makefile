@@ -150,11 +150,11 @@ test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgra
 PROPAGATION_SIZES ?= 10,50
 
 .PHONY: bench
-bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE).
+bench: local-cluster-binaries ## Measure the operator with an RPC double on every pod (BENCH_SIZES, BENCH_QUIET, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE); report in bench/results/<date>/.
 	go run ./test/bench
 
 .PHONY: bench-smoke
-bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
+bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and the operator writes nothing once settled.
 	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_HOSTILE=1 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: bench-propagation
