@@ -109,7 +109,7 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
 		r.reportReorgs(ctx, network, round.ready, round.answers)
 		var dialed []int32
-		round.changed, dialed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split, &state.heldAdds)
+		round.changed, dialed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split, &state.heldRewiring)
 		r.recheckPeers(ctx, round.ready, round.answers, state.links, dialed)
 		state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
 		round.mined = r.mine(ctx, network, round, state.links, &state.mining)

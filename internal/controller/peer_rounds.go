@@ -75,9 +75,9 @@ type roundState struct {
 	mining   miningState
 	// bansLeft: a split's bans may remain on some node; rounds lift them after healing.
 	bansLeft, bansLeftKnown bool
-	// heldAdds are addnode entries added while the network came up, for one event
-	// once every node is ready (announceAdded).
-	heldAdds rewiring
+	// heldRewiring is what rounds changed while the network came up, for one event
+	// of each kind once every node is ready (announceRewiring).
+	heldRewiring heldRewiring
 	// miningWrittenAt is when a changed status.mining was last handed to the status
 	// reconciler: the height it shows is refreshed once a period, not with every
 	// block mined by interval.

@@ -20,10 +20,10 @@ import (
 // whole network without partitions), and tells whether
 // it changed any. New entries go in everywhere first; stale ones come out only once
 // every ready node answered and took its new entries, so that each step of a scaling
-// keeps the graph connected. held carries additions not yet announced from round to
-// round (announceAdded). It also returns the nodes that got new entries.
+// keeps the graph connected. held carries changes not yet announced from round to
+// round (announceRewiring). It also returns the nodes that got new entries.
 func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, ready []readyNode,
-	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink, s split, held *rewiring) (bool, []int32) {
+	answers map[int32]answer, creds *credentials, links map[types.UID]*rpcLink, s split, held *heldRewiring) (bool, []int32) {
 	names := make(map[string]string, len(ready)) // P2P address to pod name
 	for _, n := range ready {
 		names[n.p2p] = n.NodeName
@@ -60,8 +60,7 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	}
 	logRewiring(ctx, "added", added)
 	logRewiring(ctx, "removed", removed)
-	r.announceAdded(network, len(ready), added, held)
-	r.announce(network, "PeerRemoved", "removed", removed)
+	r.announceRewiring(network, len(ready), added, removed, held)
 	metrics.AddnodeChanges(added.entries, removed.entries)
 	return len(added.changes) > 0 || len(removed.changes) > 0, added.nodes
 }
@@ -148,17 +147,24 @@ func logRewiring(ctx context.Context, verb string, w rewiring) {
 	}
 }
 
-// announceAdded says a round's additions in a PeerAdded event. While the network comes
-// up (fewer ready nodes than spec.nodes) they are held, and said together once every
-// node is ready: a network coming up one node after another is one event, not one per
-// node (events are writes too).
-func (r *PeerReconciler) announceAdded(network *bitcoinv1alpha1.BitcoinNetwork, ready int, added rewiring, held *rewiring) {
-	held.merge(added)
+// heldRewiring is what rounds changed while the network came up, not yet announced.
+type heldRewiring struct{ added, removed rewiring }
+
+// announceRewiring says a round's changes in a PeerAdded and a PeerRemoved event. While
+// the network comes up (fewer ready nodes than spec.nodes) they are held, and said
+// together once every node is ready: a network coming up one node after another is
+// one event of each, not one per node. Events are writes too, and the API server's
+// spam filter allows an object about 25 in a burst: a large network's growth would
+// spend them all.
+func (r *PeerReconciler) announceRewiring(network *bitcoinv1alpha1.BitcoinNetwork, ready int, added, removed rewiring, held *heldRewiring) {
+	held.added.merge(added)
+	held.removed.merge(removed)
 	if int32(ready) < network.Spec.Nodes {
 		return
 	}
-	r.announce(network, "PeerAdded", "added", *held)
-	*held = rewiring{}
+	r.announce(network, "PeerAdded", "added", held.added)
+	r.announce(network, "PeerRemoved", "removed", held.removed)
+	*held = heldRewiring{}
 }
 
 // announce sends a round's rewiring as one event, its message cut to what an event

@@ -12,7 +12,8 @@ import (
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
-// A network coming up node by node is one PeerAdded event, once every node is ready.
+// A network coming up node by node is one PeerAdded and one PeerRemoved event, once
+// every node is ready.
 func TestAdditionsWhileComingUpAreOneEvent(t *testing.T) {
 	g := NewWithT(t)
 	recorder := record.NewFakeRecorder(10)
@@ -24,23 +25,27 @@ func TestAdditionsWhileComingUpAreOneEvent(t *testing.T) {
 		n.NodeName = name
 		return n
 	}
-	var held rewiring
-	round := func(ready int, to, peer string) {
-		var added rewiring
+	var held heldRewiring
+	round := func(ready int, to, peer string, removedToo bool) {
+		var added, removed rewiring
 		added.record(node(to), []string{peer + ":18444"})
-		r.announceAdded(network, ready, added, &held)
+		if removedToo {
+			removed.record(node(to), []string{"127.0.0.9:18444"})
+		}
+		r.announceRewiring(network, ready, added, removed, &held)
 	}
 
-	round(2, "n-sts-1", "127.0.0.1")
+	round(2, "n-sts-1", "127.0.0.1", true)
 	g.Expect(recorder.Events).To(BeEmpty(), "1 of 3 nodes still to come")
-	round(3, "n-sts-2", "127.0.0.2")
+	round(3, "n-sts-2", "127.0.0.2", false)
 	g.Expect(recorder.Events).To(Receive(Equal("Normal PeerAdded Added 2 addnode entries; n-sts-1: 127.0.0.1:18444; n-sts-2: 127.0.0.2:18444")))
+	g.Expect(recorder.Events).To(Receive(Equal("Normal PeerRemoved Removed 1 addnode entry; n-sts-1: 127.0.0.9:18444")))
 
-	round(3, "n-sts-0", "127.0.0.3")
+	round(3, "n-sts-0", "127.0.0.3", false)
 	g.Expect(recorder.Events).To(Receive(HavePrefix("Normal PeerAdded Added 1 addnode entry; n-sts-0")),
 		"once up, each round's additions are an event")
-	r.announceAdded(network, 3, rewiring{}, &held)
-	g.Expect(recorder.Events).To(BeEmpty(), "no additions, no event")
+	r.announceRewiring(network, 3, rewiring{}, rewiring{}, &held)
+	g.Expect(recorder.Events).To(BeEmpty(), "no changes, no event")
 }
 
 // A settled network is asked once a period: Partitioned False because no split is
