@@ -10,6 +10,7 @@ package nodes
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -48,20 +49,7 @@ func TestRealNodes(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	ctx := context.Background()
 	start := time.Now()
-	lc, err := cluster.Start(ctx, cluster.Options{Log: os.Stderr})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer lc.Stop()
-	k8s, err := client.New(lc.Config, client.Options{Scheme: controller.NewScheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	kubeconfig, err := lc.InstallOperator(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	binary, err := lc.BuildOperator(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	operator, err := lc.StartOperator("operator", binary, kubeconfig,
-		"--zap-log-level=debug", fmt.Sprintf("--peer-period=%s", peerPeriod))
-	g.Expect(err).NotTo(HaveOccurred())
-	btcdBinary, err := btcd.Binary()
-	g.Expect(err).NotTo(HaveOccurred())
+	lc, k8s, operator, btcdBinary := startPlane(t, os.Stderr, "--zap-log-level=debug", fmt.Sprintf("--peer-period=%s", peerPeriod))
 	t.Logf("control plane, operator and btcd ready after %.1f s", time.Since(start).Seconds())
 
 	ns := testkit.CreateNamespace(t, k8s, "nodes")
@@ -266,6 +254,27 @@ func splitMineAndHeal(t *testing.T, lc *cluster.Cluster, k8s client.Client, name
 		g.Expect(reorgs).To(ContainElements(HavePrefix("Node 0 switched from height 3"), HavePrefix("Node 1 switched from height 3")))
 	}, convergeTimeout, interval).Should(Succeed())
 	t.Logf("healed: every node on the longer chain, Synced, the shorter side Reorganized, after %.1f s", time.Since(start).Seconds())
+}
+
+// startPlane starts the local control plane, which stops with the test, and the
+// operator with args, and returns them with a client and the btcd binary.
+func startPlane(t *testing.T, log io.Writer, args ...string) (*cluster.Cluster, client.Client, *cluster.Process, string) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	lc, err := cluster.Start(ctx, cluster.Options{Log: log})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(lc.Stop)
+	k8s, err := client.New(lc.Config, client.Options{Scheme: controller.NewScheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	kubeconfig, err := lc.InstallOperator(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	binary, err := lc.BuildOperator(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	operator, err := lc.StartOperator("operator", binary, kubeconfig, args...)
+	g.Expect(err).NotTo(HaveOccurred())
+	btcdBinary, err := btcd.Binary()
+	g.Expect(err).NotTo(HaveOccurred())
+	return lc, k8s, operator, btcdBinary
 }
 
 // linkedPeers returns the other nodes that n holds a P2P connection with, in either

@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
-	"github.com/bitcoinops/bitcoin-operator/internal/controller"
 	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
@@ -44,21 +45,9 @@ func TestPropagation(t *testing.T) {
 		t.Skip("NODES_PROPAGATION is not set (make bench-propagation sets it)")
 	}
 	g := NewWithT(t)
-	ctx := context.Background()
-	lc, err := cluster.Start(ctx, cluster.Options{Log: io.Discard})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer lc.Stop()
-	k8s, err := client.New(lc.Config, client.Options{Scheme: controller.NewScheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	kubeconfig, err := lc.InstallOperator(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	binary, err := lc.BuildOperator(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	operator, err := lc.StartOperator("operator", binary, kubeconfig)
-	g.Expect(err).NotTo(HaveOccurred())
+	ctrl.SetLogger(logr.Discard())
+	lc, k8s, operator, btcdBinary := startPlane(t, io.Discard)
 	defer operator.Stop(10 * time.Second)
-	btcdBinary, err := btcd.Binary()
-	g.Expect(err).NotTo(HaveOccurred())
 
 	var rows []string
 	for _, field := range strings.Split(list, ",") {
