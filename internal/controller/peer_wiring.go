@@ -28,7 +28,7 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	for _, n := range ready {
 		names[n.p2p] = n.NodeName
 	}
-	want := wantedPeers(ready, s)
+	want := wantedPeers(ready, s, network.Spec.Nodes)
 	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
 	for _, n := range ready {
