@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,31 +32,40 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	want := wantedPeers(ready, s, network.Spec.Nodes)
 	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
-	for _, n := range ready {
+	results := eachNode(ready, func(n readyNode) ([]string, error) {
 		if a := answers[n.Ordinal]; a.err != nil || a.skipped {
-			complete = false // what it has is not known this round
-			continue
+			return nil, errNotKnown
 		}
 		var done []string
 		var err error
 		r.rounds.call(ctx, func() {
 			done, err = addPeers(ctx, links[n.pod].client, difference(want[n.p2p], answers[n.Ordinal].added))
 		})
-		added.record(n, done)
-		if err != nil || ctx.Err() != nil {
+		return done, err
+	})
+	for i, n := range ready {
+		res := results[i]
+		added.record(n, res.done)
+		switch {
+		case errors.Is(res.err, errNotKnown):
+			complete = false // what it has is not known this round
+		case res.err != nil || ctx.Err() != nil:
 			complete = false
-			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
+			r.wiringFailed(ctx, network, n, links[n.pod], res.err, creds)
 		}
 	}
 	if complete {
-		for _, n := range ready {
+		results = eachNode(ready, func(n readyNode) ([]string, error) {
 			var done []string
 			var err error
 			r.rounds.call(ctx, func() {
 				done, err = removePeers(ctx, links[n.pod].client, difference(answers[n.Ordinal].added, want[n.p2p]))
 			})
-			removed.record(n, done)
-			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
+			return done, err
+		})
+		for i, n := range ready {
+			removed.record(n, results[i].done)
+			r.wiringFailed(ctx, network, n, links[n.pod], results[i].err, creds)
 		}
 	}
 	logRewiring(ctx, "added", added)
@@ -64,6 +74,35 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	r.announce(network, "PeerRemoved", "removed", removed)
 	metrics.AddnodeChanges(added.entries, removed.entries)
 	return len(added.changes) > 0 || len(removed.changes) > 0, added.nodes
+}
+
+// errNotKnown stands for a node whose added nodes the round does not know: it failed
+// to answer or was not asked, and is not wired this round.
+var errNotKnown = errors.New("the node's added nodes are not known this round")
+
+// wired is what wiring one node did: the entries added or removed, and why it stopped.
+type wired struct {
+	done []string
+	err  error
+}
+
+// eachNode wires the nodes callsAtOnce at a time, as ask asks them, and returns what
+// each took, in the nodes' order. One node after another, the 14,000 addnode calls
+// that wire a network of 1,000 nodes would take most of a round's deadline at a
+// millisecond each.
+func eachNode(nodes []readyNode, wire func(readyNode) ([]string, error)) []wired {
+	results := make([]wired, len(nodes))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, callsAtOnce)
+	for i, n := range nodes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i].done, results[i].err = wire(n)
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // recheckPeers asks the nodes that got new entries for their peers again, after the
@@ -143,10 +182,19 @@ func (w *rewiring) merge(o rewiring) {
 const maxHeldChanges = 64
 
 func logRewiring(ctx context.Context, verb string, w rewiring) {
-	if w.entries > 0 {
-		log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "changes", w.changes)
+	if w.entries == 0 {
+		return
 	}
+	logged := w.changes
+	if len(logged) > maxLoggedChanges {
+		logged = append(logged[:maxLoggedChanges:maxLoggedChanges], fmt.Sprintf("and %d more nodes", len(w.changes)-maxLoggedChanges))
+	}
+	log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "nodes", len(w.changes), "changes", logged)
 }
+
+// maxLoggedChanges is how many nodes' changes a log line lists: wiring a network of
+// 1,000 nodes would otherwise log a line of 200 KB.
+const maxLoggedChanges = 20
 
 // announceAdded says a round's additions in a PeerAdded event. While the network comes
 // up (fewer ready nodes than spec.nodes) they are held, and said together once every
