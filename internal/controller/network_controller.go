@@ -93,6 +93,11 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	applyErr := r.applyChildren(ctx, network, creds, &done)
 	wait, statusErr := r.updateStatus(ctx, network, credsProblem, applyErr)
+	if wait > 0 && statusErr == nil && errors.Is(applyErr, reconcile.TerminalError(nil)) {
+		// The write that tells the user (TooManyNodes, ApplyFailed) was held back: a
+		// terminal error is never retried and drops RequeueAfter, so come back for it.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	return ctrl.Result{RequeueAfter: wait}, errors.Join(applyErr, statusErr)
 }
 
