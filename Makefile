@@ -29,6 +29,11 @@ OLM_TOOLS = $(TOOLS_CACHE)/olm-$(call tool_version,olm,github.com/operator-frame
 OPM ?= $(OLM_TOOLS)/opm
 # Built only when the default path is in use.
 OPM_BIN = $(filter $(OLM_TOOLS)/%,$(OPM))
+# Prometheus' server and promtool (github.com/prometheus/prometheus, Go module versions
+# v0.3xx.y for Prometheus 3.x), built by hack/prometheus.sh, cached by version.
+PROMETHEUS_VERSION ?= v0.316.0
+PROMETHEUS_TOOLS = $(TOOLS_CACHE)/prometheus-$(PROMETHEUS_VERSION)
+PROMTOOL ?= $(PROMETHEUS_TOOLS)/promtool
 LOCAL_CLUSTER_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
 
 SHELL = /usr/bin/env bash -o pipefail
@@ -73,6 +78,10 @@ envtest: ## Provide kube-apiserver and etcd for envtest (built once per version,
 btcd: ## Provide btcd, which stands in for bitcoind in the real-node tests and the demo (built once per version, cached).
 	@hack/btcd.sh >/dev/null
 
+.PHONY: prometheus
+prometheus: ## Provide Prometheus' server and promtool, for the alert rules' tests, test-prometheus and the demo (built once per version, cached).
+	@PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) TOOLS_CACHE=$(TOOLS_CACHE) hack/prometheus.sh >/dev/null
+
 .PHONY: local-cluster-binaries
 local-cluster-binaries: ## Provide every binary of the local control plane (built once per version, cached).
 	@KUBE_VERSION=$(KUBE_VERSION) hack/kube-assets.sh $(LOCAL_CLUSTER_BINARIES) >/dev/null
@@ -84,7 +93,7 @@ local-cluster-binaries: ## Provide every binary of the local control plane (buil
 # CI does (.ci/run).
 
 .PHONY: test
-test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-e2e test-faults test-nodes test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, bundle, e2e, faults, real nodes, OLM's install, operator-sdk run bundle and the bench's smoke run.
+test: verify-generated verify-bundle scorecard-local vet local-cluster-binaries test-unit test-fuzz test-promql test-prometheus-rules test-e2e test-faults test-nodes test-prometheus test-olm test-run-bundle bench-smoke ## Run every test: unit, chart, envtest, fuzz, PromQL and alert rules, bundle, e2e, faults, real nodes, a real Prometheus, OLM's install, operator-sdk run bundle and the bench's smoke run.
 
 .PHONY: test-quick
 test-quick: verify-generated vet test-unit ## Check the generated files, vet, and run the unit, chart and envtest suites: minutes, not half an hour.
@@ -112,6 +121,22 @@ test-faults: local-cluster-binaries ## Run the fault suite on a local control pl
 test-nodes: local-cluster-binaries btcd ## Run the real-node suites: one btcd per pod IP, wired by the operator on the local control plane.
 	go test -tags nodes ./test/btcd/ ./test/fleet/ ./test/nodes/ -count=1 -timeout 15m
 
+.PHONY: test-promql
+test-promql: ## Parse the alert rules' and the dashboard's PromQL with Prometheus' parser, and check their metric names against the operator's registry (test/promql, a module of its own).
+	cd test/promql && go test ./... -count=1
+
+.PHONY: test-prometheus-rules
+test-prometheus-rules: prometheus ## promtool check rules and promtool test rules (config/prometheus/tests) on the PrometheusRule's groups.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  go run ./hack/promrules config/prometheus/rules.yaml > "$$tmp/rules.yaml" && \
+	  cp config/prometheus/tests/*_test.yaml "$$tmp/" && \
+	  $(PROMTOOL) check rules "$$tmp/rules.yaml" && \
+	  $(PROMTOOL) test rules "$$tmp"/*_test.yaml
+
+.PHONY: test-prometheus
+test-prometheus: local-cluster-binaries prometheus ## Run a real Prometheus against the operator on a local control plane: authenticated scrape, the shipped rules, a node-down alert firing and resolving (test/prometheus).
+	go test -tags prometheus ./test/prometheus/ -count=1 -timeout 10m -v
+
 .PHONY: test-olm
 test-olm: local-cluster-binaries ## Install, upgrade and uninstall bundle/ through the real OLM on a local control plane (test/olm), and build the catalog image twice with the real opm (internal/publish).
 	go test -tags olm ./internal/publish/ ./test/olm/ -count=1 -timeout 25m -skip '^TestRunBundle$$'
@@ -125,20 +150,23 @@ test-run-bundle: local-cluster-binaries ## operator-sdk run bundle, bundle-upgra
 PROPAGATION_SIZES ?= 10,50
 
 .PHONY: bench
-bench: local-cluster-binaries ## Measure the operator on a local control plane (BENCH_SIZES, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE).
+bench: local-cluster-binaries ## Measure the operator with an RPC double on every pod (BENCH_SIZES, BENCH_QUIET, BENCH_IDLE, BENCH_UNRELATED, BENCH_HOSTILE); report in bench/results/<date>/.
 	go run ./test/bench
 
 .PHONY: bench-smoke
-bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and idle writes are 0.
+bench-smoke: local-cluster-binaries ## The bench's smallest size, failing unless every figure is measured and the operator writes nothing once settled.
 	BENCH_SIZES=1x3 BENCH_UNRELATED=1000 BENCH_HOSTILE=1 BENCH_CHECK=1 go run ./test/bench
 
 .PHONY: bench-propagation
 bench-propagation: local-cluster-binaries btcd ## Measure block propagation and time to Synced on real P2P (btcd per pod) for networks of PROPAGATION_SIZES nodes.
 	NODES_PROPAGATION=$(PROPAGATION_SIZES) go test -tags nodes -run TestPropagation -count=1 -v -timeout 60m ./test/nodes/
 
+# DEMO_PROMETHEUS=1 make demo also runs a Prometheus that scrapes the operator and evaluates the alerts.
+DEMO_PROMETHEUS ?=
+
 .PHONY: demo
-demo: local-cluster-binaries btcd ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine; Ctrl-C stops it all.
-	go run ./test/demo
+demo: local-cluster-binaries btcd $(if $(DEMO_PROMETHEUS),prometheus) ## Start a local control plane, the operator and a btcd per pod, apply the sample, mine (DEMO_PROMETHEUS=1: and a Prometheus); Ctrl-C stops it all.
+	DEMO_PROMETHEUS=$(DEMO_PROMETHEUS) go run ./test/demo
 
 .PHONY: demo-down
 demo-down: ## Remove what a killed `make demo` left behind.

@@ -21,6 +21,9 @@ func metricsNetwork(key types.NamespacedName) metrics.Network {
 func reportNodeMetrics(network *bitcoinv1alpha1.BitcoinNetwork, s nodeStatus) {
 	v := metrics.NodesView{Desired: network.Spec.Nodes, Ready: s.ReadyNodes, NodeReady: map[int32]bool{},
 		Available: meta.IsStatusConditionTrue(s.Conditions, bitcoinv1alpha1.ConditionAvailable)}
+	if m := network.Spec.Mining; m != nil && m.Interval != nil {
+		v.MiningInterval = m.Interval.Duration
+	}
 	for _, n := range s.Nodes {
 		v.NodeReady[n.Ordinal] = n.Ready
 	}

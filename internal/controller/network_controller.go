@@ -246,8 +246,8 @@ func (s networkStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool
 		network.Status.Image != s.Image || conditionsChanged(network, s.Conditions)
 }
 
-// urgentFrom: the network reconciler's part follows the spec, which users wait for.
-func (s networkStatus) urgentFrom(*bitcoinv1alpha1.BitcoinNetwork) bool { return true }
+// maxHold: the network reconciler's part follows the spec, which users wait for.
+func (s networkStatus) maxHold(*bitcoinv1alpha1.BitcoinNetwork) time.Duration { return 0 }
 
 // updateStatus writes the network reconciler's part of the status if it changed:
 // Degraded says what keeps the network from its spec, observedGeneration moves on once

@@ -251,7 +251,8 @@ func (r *PeerReconciler) nextRound(ended *peerRound, state *roundState, conds ..
 		next = min(next, settleAfterChange)
 	}
 	for _, c := range conds {
-		if c.Status != metav1.ConditionTrue && c.Reason != "NoReadyNodes" {
+		// Partitioned is False when no split is asked for: that is settled too.
+		if c.Status != metav1.ConditionTrue && c.Reason != "NoReadyNodes" && c.Reason != reasonNotRequested {
 			next = min(next, settleWhileApart)
 		}
 	}

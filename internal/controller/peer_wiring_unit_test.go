@@ -1,10 +1,15 @@
 package controller
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
 // A network coming up node by node is one PeerAdded event, once every node is ready.
@@ -36,4 +41,22 @@ func TestAdditionsWhileComingUpAreOneEvent(t *testing.T) {
 		"once up, each round's additions are an event")
 	r.announceAdded(network, 3, rewiring{}, &held)
 	g.Expect(recorder.Events).To(BeEmpty(), "no additions, no event")
+}
+
+// A settled network is asked once a period: Partitioned False because no split is
+// asked for is settled, not a network still apart.
+func TestASettledNetworkIsAskedOncePerPeriod(t *testing.T) {
+	g := NewWithT(t)
+	r := &PeerReconciler{Period: 30 * time.Second}
+	settled := []metav1.Condition{
+		{Type: bitcoinv1alpha1.ConditionConnected, Status: metav1.ConditionTrue, Reason: "Connected"},
+		{Type: bitcoinv1alpha1.ConditionSynced, Status: metav1.ConditionTrue, Reason: "Synced"},
+		{Type: bitcoinv1alpha1.ConditionPartitioned, Status: metav1.ConditionFalse, Reason: reasonNotRequested},
+	}
+	next := r.nextRound(&peerRound{}, &roundState{}, settled...)
+	g.Expect(next).To(BeNumerically(">=", 27*time.Second), "about one period, with jitter")
+
+	apart := slices.Clone(settled)
+	apart[1].Status, apart[1].Reason = metav1.ConditionFalse, "BestBlocksDiffer"
+	g.Expect(r.nextRound(&peerRound{}, &roundState{}, apart...)).To(Equal(settleWhileApart))
 }

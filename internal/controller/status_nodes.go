@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -208,8 +209,21 @@ func (s nodeStatus) changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 		conditionsChanged(network, s.Conditions)
 }
 
-// urgentFrom tells whether a node turned ready or not, a condition turned, or the
-// mining status changed in more than its height (statusWriter.write).
+// maxHold holds nothing that is urgent (urgentFrom), and the rest lazyStatusDelay, or
+// lazyWhileComingUp while nodes the spec asks for are still to turn ready.
+func (s nodeStatus) maxHold(network *bitcoinv1alpha1.BitcoinNetwork) time.Duration {
+	switch {
+	case s.urgentFrom(network):
+		return 0
+	case s.ReadyNodes < network.Spec.Nodes:
+		return lazyWhileComingUp
+	}
+	return lazyStatusDelay
+}
+
+// urgentFrom tells whether a node turned ready or not, a condition turned, Available
+// says something new (it names nodes in trouble; its first "not ready yet" is not
+// urgent), or the mining status changed in more than its height.
 func (s nodeStatus) urgentFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 	ready := map[int32]bool{}
 	for _, n := range network.Status.Nodes {
@@ -221,7 +235,10 @@ func (s nodeStatus) urgentFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool {
 		}
 	}
 	shown := network.Status.Mining
+	available := meta.FindStatusCondition(s.Conditions, bitcoinv1alpha1.ConditionAvailable)
+	shownAvailable := meta.FindStatusCondition(network.Status.Conditions, bitcoinv1alpha1.ConditionAvailable)
 	return s.ReadyNodes != network.Status.ReadyNodes || conditionsUrgent(network, s.Conditions) ||
+		available != nil && shownAvailable != nil && conditionChanged(network, *available) ||
 		(s.Mining == nil) != (shown == nil) || s.Mining != nil && s.Mining.Address != shown.Address
 }
 

@@ -156,8 +156,10 @@ func TestWhatIsUrgentInTheNodesStatus(t *testing.T) {
 		Mining:     &bitcoinv1alpha1.BitcoinNetworkMiningStatus{Address: "bcrt1a", Height: ptr.To[int64](101)},
 		Conditions: []metav1.Condition{
 			{Type: bitcoinv1alpha1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: "NodesNotReady", Message: "1 of 2 nodes are ready"},
+			{Type: bitcoinv1alpha1.ConditionSynced, Status: metav1.ConditionTrue, Reason: "Synced", Message: "at height 101"},
 		},
 	}}
+	shown.Spec.Nodes = 2
 	base := func() nodeStatus {
 		return nodeStatus{ReadyNodes: 1, Nodes: []bitcoinv1alpha1.BitcoinNetworkNode{node(ns, 0, true, "127.0.0.1")},
 			Mining:     &bitcoinv1alpha1.BitcoinNetworkMiningStatus{Address: "bcrt1a", Height: ptr.To[int64](101)},
@@ -170,17 +172,24 @@ func TestWhatIsUrgentInTheNodesStatus(t *testing.T) {
 			s.Nodes = append(s.Nodes, node(ns, 1, false, ""))
 		},
 		"a node's peers and blocks": func(s *nodeStatus) { s.Nodes[0].Peers, s.Nodes[0].Blocks = ptr.To[int32](2), ptr.To[int64](5) },
-		"a message":                 func(s *nodeStatus) { s.Conditions[0].Message = "something else" },
+		"a round's message":         func(s *nodeStatus) { s.Conditions[1].Message = "at height 102" },
 		"a condition that appears False": func(s *nodeStatus) {
 			s.Conditions = append(s.Conditions, metav1.Condition{Type: bitcoinv1alpha1.ConditionConnected, Status: metav1.ConditionUnknown, Reason: "NodesUnreachable"})
 		},
 		"the mined height": func(s *nodeStatus) { s.Mining.Height = ptr.To[int64](102) },
 	}
+	fresh := shown.DeepCopy()
+	fresh.Status.Conditions = fresh.Status.Conditions[1:]
+	g.Expect(base().urgentFrom(fresh)).To(BeFalse(), "Available appearing False")
 	for what, change := range lazy {
 		s := base()
 		change(&s)
 		g.Expect(s.urgentFrom(shown)).To(BeFalse(), what)
+		g.Expect(s.maxHold(shown)).To(Equal(lazyWhileComingUp), "%s, while node 1 is still to turn ready", what)
 	}
+	up := shown.DeepCopy()
+	up.Spec.Nodes = 1
+	g.Expect(base().maxHold(up)).To(Equal(lazyStatusDelay), "every node ready: nothing to carry it soon")
 	urgent := map[string]func(*nodeStatus){
 		"a node turning ready": func(s *nodeStatus) {
 			s.Nodes = append(s.Nodes, node(ns, 1, true, "127.0.0.2"))
@@ -200,5 +209,6 @@ func TestWhatIsUrgentInTheNodesStatus(t *testing.T) {
 		s := base()
 		change(&s)
 		g.Expect(s.urgentFrom(shown)).To(BeTrue(), what)
+		g.Expect(s.maxHold(shown)).To(BeZero(), what)
 	}
 }

@@ -38,11 +38,11 @@ const (
 type ownedStatus interface {
 	// changedFrom tells whether the network's status shows something else.
 	changedFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool
-	// urgentFrom tells whether what changed is something users wait for (a node
-	// turning ready, a condition turning True or False), which is written at once; the
-	// rest (a pod's entry before it is ready, peers, blocks, messages) may wait up to
-	// lazyStatusDelay for the next write.
-	urgentFrom(network *bitcoinv1alpha1.BitcoinNetwork) bool
+	// maxHold returns how long what changed may wait for the next write: 0 for what
+	// users wait for (a node turning ready, a condition turning True or False),
+	// which is written at once; longer for the rest (a pod's entry before it is
+	// ready, peers, blocks, messages).
+	maxHold(network *bitcoinv1alpha1.BitcoinNetwork) time.Duration
 }
 
 // Pacing of status writes. A network coming up changes its status many times a
@@ -50,10 +50,14 @@ type ownedStatus interface {
 // written one by one, those patches were most of the API server's load while a fleet
 // came up. The writers of a network share one pacer, so that it gets at most one
 // status write per statusWriteGap, and changes that are not urgent ride along with the
-// next write or go out lazyStatusDelay after they were first seen.
+// next write or go out when they have waited their maxHold.
 const (
-	statusWriteGap  = 500 * time.Millisecond
+	statusWriteGap = 500 * time.Millisecond
+	// lazyStatusDelay is how long a change that is not urgent may wait.
 	lazyStatusDelay = 5 * time.Second
+	// lazyWhileComingUp is how long it may wait while nodes are still to turn
+	// ready: each of them brings a write that carries it.
+	lazyWhileComingUp = 30 * time.Second
 	// recentWriteTTL bounds how long a write is trusted over the cache: far longer
 	// than the cache takes to catch up, short enough that a status changed by someone
 	// else is restored soon.
@@ -105,17 +109,17 @@ func (w *statusWriter) write(ctx context.Context, network *bitcoinv1alpha1.Bitco
 
 // holdFor returns how long a changed status waits: until statusWriteGap has passed
 // since the network's last status write and, for a change that is not urgent, until
-// lazyStatusDelay has passed since the writer first held one back.
+// its maxHold has passed since the writer first held one back.
 func (w *statusWriter) holdFor(network *bitcoinv1alpha1.BitcoinNetwork, status ownedStatus, now time.Time) time.Duration {
 	wait := w.pacer.wait(network, now)
-	if !status.urgentFrom(network) {
+	if hold := status.maxHold(network); hold > 0 {
 		held := w.recent.update(network, func(r recentWrite, _ bool) recentWrite {
 			if r.heldSince.IsZero() {
 				r.heldSince = now
 			}
 			return r
 		})
-		wait = max(wait, held.heldSince.Add(lazyStatusDelay).Sub(now))
+		wait = max(wait, held.heldSince.Add(hold).Sub(now))
 	}
 	return wait
 }

@@ -50,28 +50,29 @@ func TestStatusPacerSpacesANetworksWrites(t *testing.T) {
 	g.Expect(p.wait(testNetwork("a", "uid-a2"), now)).To(BeZero(), "the same name recreated")
 }
 
-// fakeStatus is an ownedStatus whose change is urgent or not.
+// fakeStatus is an ownedStatus whose change may wait Hold.
 type fakeStatus struct {
-	Urgent bool `json:"urgent"`
+	Hold time.Duration `json:"hold"`
 }
 
-func (fakeStatus) changedFrom(*bitcoinv1alpha1.BitcoinNetwork) bool  { return true }
-func (s fakeStatus) urgentFrom(*bitcoinv1alpha1.BitcoinNetwork) bool { return s.Urgent }
+func (fakeStatus) changedFrom(*bitcoinv1alpha1.BitcoinNetwork) bool        { return true }
+func (s fakeStatus) maxHold(*bitcoinv1alpha1.BitcoinNetwork) time.Duration { return s.Hold }
 
 func TestStatusWriterHoldsWhatIsNotUrgent(t *testing.T) {
 	g := NewWithT(t)
 	w := newStatusWriter(nil, nodeStatusOwner, &statusPacer{})
 	a := testNetwork("a", "uid-a")
 	now := time.Now()
-	g.Expect(w.holdFor(a, fakeStatus{Urgent: true}, now)).To(BeZero(), "urgent, and nothing written lately")
-	g.Expect(w.holdFor(a, fakeStatus{}, now)).To(Equal(lazyStatusDelay), "held from the first time it is seen")
-	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(time.Second))).To(Equal(lazyStatusDelay-time.Second),
+	g.Expect(w.holdFor(a, fakeStatus{}, now)).To(BeZero(), "urgent, and nothing written lately")
+	lazy := fakeStatus{Hold: lazyStatusDelay}
+	g.Expect(w.holdFor(a, lazy, now)).To(Equal(lazyStatusDelay), "held from the first time it is seen")
+	g.Expect(w.holdFor(a, lazy, now.Add(time.Second))).To(Equal(lazyStatusDelay-time.Second),
 		"counted from the first time, not the last")
-	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(lazyStatusDelay))).To(BeZero())
+	g.Expect(w.holdFor(a, lazy, now.Add(lazyStatusDelay))).To(BeZero())
 
 	w.pacer.wrote(a, now)
 	w.recent.store(a, recentWrite{at: now})
-	g.Expect(w.holdFor(a, fakeStatus{Urgent: true}, now.Add(200*time.Millisecond))).To(Equal(statusWriteGap-200*time.Millisecond),
+	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(200*time.Millisecond))).To(Equal(statusWriteGap-200*time.Millisecond),
 		"urgent waits for the gap after the network's last write")
-	g.Expect(w.holdFor(a, fakeStatus{}, now.Add(time.Second))).To(Equal(lazyStatusDelay), "a write ends what was held")
+	g.Expect(w.holdFor(a, lazy, now.Add(time.Second))).To(Equal(lazyStatusDelay), "a write ends what was held")
 }

@@ -42,6 +42,10 @@ var (
 		Name: prefix + "network_available",
 		Help: "1 when the network's Available condition is True, else 0.",
 	}, networkLabels)
+	miningInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: prefix + "network_mining_interval_seconds",
+		Help: "The network's spec.mining.interval: one block is due every so many seconds. Absent without one.",
+	}, networkLabels)
 	nodeReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: prefix + "node_ready",
 		Help: "1 when the node's pod is ready, else 0; one series per pod of the network's StatefulSet.",
@@ -113,7 +117,7 @@ var (
 // statusFamilies and peerFamilies are the per-network families each reconciler sets,
 // and deletes when it forgets the network.
 var (
-	statusFamilies = []*prometheus.GaugeVec{nodesDesired, nodesReady, available, nodeReady}
+	statusFamilies = []*prometheus.GaugeVec{nodesDesired, nodesReady, available, miningInterval, nodeReady}
 	peerFamilies   = []*prometheus.GaugeVec{connected, synced, partitioned, bestHeight, tipChanged, nodePeers, nodeHeight, nodeRPCUp}
 )
 

@@ -75,7 +75,7 @@ func metricHas(m prometheus.Metric, n Network) bool {
 func TestFamiliesAreLintClean(t *testing.T) {
 	g := NewWithT(t)
 	reset()
-	SetNodes(netA, NodesView{Desired: 2, Ready: 1, NodeReady: map[int32]bool{0: true, 1: false}})
+	SetNodes(netA, NodesView{Desired: 2, Ready: 1, MiningInterval: 5 * time.Second, NodeReady: map[int32]bool{0: true, 1: false}})
 	SetPeers(netA, PeersView{Nodes: map[int32]NodeAnswer{0: {Answered: true, Height: 5, BestBlockHash: "h"}}})
 	ObserveRPC("getpeerinfo", time.Millisecond, syscall.ECONNREFUSED)
 	RoundEnded(time.Now(), nil)
@@ -158,6 +158,20 @@ func TestForgettingANetworkDeletesOnlyItsSeries(t *testing.T) {
 	ForgetPeers(netA)
 	g.Expect(series(netA)).To(BeZero())
 	g.Expect(series(netB)).To(Equal(13))
+}
+
+// The mining interval is exported in seconds while spec.mining.interval is set, and
+// its series goes when the interval does: BitcoinNoNewBlocks must not see a network
+// without one as due a block every 0 s.
+func TestMiningIntervalIsAbsentWithoutOne(t *testing.T) {
+	g := NewWithT(t)
+	reset()
+	SetNodes(netA, NodesView{Desired: 1, MiningInterval: 10 * time.Second, NodeReady: map[int32]bool{}})
+	SetNodes(netB, NodesView{Desired: 1, NodeReady: map[int32]bool{}})
+	g.Expect(testutil.ToFloat64(miningInterval.With(netA.labels()))).To(Equal(10.0))
+	g.Expect(testutil.CollectAndCount(miningInterval)).To(Equal(1))
+	SetNodes(netA, NodesView{Desired: 1, NodeReady: map[int32]bool{}})
+	g.Expect(testutil.CollectAndCount(miningInterval)).To(BeZero())
 }
 
 func TestTipChangeTimestampMovesOnlyWhenTheTipChanges(t *testing.T) {

@@ -25,6 +25,8 @@ func (n Network) node(ordinal int32) prometheus.Labels {
 type NodesView struct {
 	Desired, Ready int32
 	Available      bool
+	// MiningInterval is spec.mining.interval; 0 when the network has none.
+	MiningInterval time.Duration
 	// NodeReady holds every pod of the StatefulSet by ordinal: whether it is ready.
 	NodeReady map[int32]bool
 }
@@ -36,6 +38,13 @@ func SetNodes(n Network, v NodesView) {
 	nodesDesired.With(l).Set(float64(v.Desired))
 	nodesReady.With(l).Set(float64(v.Ready))
 	available.With(l).Set(bit(v.Available))
+	// Absent, not 0, without an interval: no block is due, and an alert on the
+	// tip's age must not take 0 for an interval.
+	if v.MiningInterval > 0 {
+		miningInterval.With(l).Set(v.MiningInterval.Seconds())
+	} else {
+		miningInterval.Delete(l)
+	}
 	for ordinal, ready := range v.NodeReady {
 		nodeReady.With(n.node(ordinal)).Set(bit(ready))
 	}

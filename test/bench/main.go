@@ -1,32 +1,37 @@
-// Command bench measures what the operator costs a cluster, on the local control plane
-// of test/cluster with the operator binary as a separate process: how fast networks
-// are created and converge, how late status follows pod readiness, how much the
-// operator writes once idle and while networks are deleted, and how much memory and CPU
-// it uses, also with thousands of unrelated pods in the cluster. Run it with
-// `make bench`; bench/README.md explains the figures.
+// Command bench measures what the operator costs a cluster and what its users wait for,
+// on the local control plane of test/cluster with the operator binary as a separate
+// process and a Bitcoin Core RPC double on the IP of every pod (test/fleet), so that
+// peer wiring and the rounds that feed status run as in a cluster: how soon networks
+// have their children, every node ready, are Connected and Synced, how late status
+// follows pod readiness, how much the operator writes (by kind) until the networks
+// settle and once they have, what it asks the nodes, the API server's own request
+// count, the operator's memory and CPU, also with thousands of unrelated pods and
+// beside hostile tenants. Run it with `make bench`; docs/benchmarks.md explains the
+// figures, and the run's report goes to bench/results/<date>/.
 //
 // One operator process serves every size: each size's networks are created in a
-// namespace of their own and converge in turn, then all of them idle together for one
+// namespace of their own and settle in turn, then all of them idle together for one
 // window, then each size is deleted in turn; writes are told apart by namespace. The
 // first size runs again with a fresh operator, without and with unrelated pods, to
 // compare peak memory.
 //
 //	BENCH_SIZES      networks x nodes, comma-separated (default 1x3,10x3,100x3,1x100)
-//	BENCH_IDLE       the idle window after convergence (default 120s)
+//	BENCH_QUIET      how long the operator must not write for a size to be settled (default 10s)
+//	BENCH_IDLE       the idle window after every size settled (default 120s)
 //	BENCH_UNRELATED  unrelated pods for the memory comparison (default 5000; 0: none)
 //	BENCH_HOSTILE    hostile tenants' networks of each kind beside a healthy one, with a
 //	                 fresh operator: its peak memory (default 6; 0: none)
-//	BENCH_CHECK      when set, fail unless every figure was measured and idle writes are 0
+//	BENCH_CHECK      when set, fail unless every figure was measured and the operator
+//	                 wrote nothing once settled
 //	BENCH_DIR        keep the control plane's files (logs, audit log) in this directory
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +47,10 @@ import (
 var controllerManagerFlags = []string{
 	"--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-statefulset-syncs=50",
 }
+
+// podReadyDelay is the readiness probe's part the bench plays: short, so that it
+// measures the operator, and long enough for a double to start on the pod's IP.
+const podReadyDelay = 300 * time.Millisecond
 
 // The operator's own settings, its defaults unless a flag says otherwise.
 var operatorFlags = []string{"--leader-elect", "--leader-election-namespace=" + cluster.OperatorNamespace}
@@ -63,6 +72,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("BENCH_IDLE: %w", err)
 	}
+	quiet, err := time.ParseDuration(env("BENCH_QUIET", "10s"))
+	if err != nil || quiet <= 0 {
+		return fmt.Errorf("BENCH_QUIET: %q is not a positive duration", os.Getenv("BENCH_QUIET"))
+	}
 	unrelated, err := strconv.Atoi(env("BENCH_UNRELATED", "5000"))
 	if err != nil {
 		return fmt.Errorf("BENCH_UNRELATED: %w", err)
@@ -72,10 +85,26 @@ func run() error {
 		return fmt.Errorf("BENCH_HOSTILE: %w", err)
 	}
 
+	// Every size is present at once during the idle window, each pod with its double.
+	total := 0
+	for _, s := range sizes {
+		total += s.Networks * s.Nodes
+	}
+	files, err := raiseFileLimit(total)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+
 	ctx := context.Background()
 	lc, err := cluster.Start(ctx, cluster.Options{
 		Dir:   os.Getenv("BENCH_DIR"),
 		Nodes: 10, PodsPerNode: 500,
+		// A pod runs with its IP this long before it turns Ready, so that its double
+		// listens before the operator calls it, as bitcoind's RPC does when its
+		// readiness probe passes. Without it, most nodes cost an RPCFailed event and
+		// a retry that no real cluster shows.
+		PodReadyDelay:          podReadyDelay,
 		AuditUsers:             []string{cluster.OperatorUser},
 		ControllerManagerFlags: controllerManagerFlags,
 		Log:                    os.Stderr,
@@ -84,7 +113,7 @@ func run() error {
 		return err
 	}
 	defer lc.Stop()
-	b, err := newBench(ctx, lc)
+	b, err := newBench(ctx, lc, quiet)
 	if err != nil {
 		return err
 	}
@@ -94,10 +123,12 @@ func run() error {
 		ControllerManagerFlags: controllerManagerFlags,
 		OperatorFlags:          operatorFlags,
 		IdleSeconds:            idle.Seconds(),
+		QuietSeconds:           quiet.Seconds(),
 		Machine:                machine(),
+		Commit:                 commit(),
 	}
-	fmt.Printf("kube-controller-manager %s\noperator %s (other flags at their defaults)\n\n",
-		strings.Join(controllerManagerFlags, " "), strings.Join(operatorFlags, " "))
+	fmt.Printf("kube-controller-manager %s\noperator %s (other flags at their defaults)\nopen files limit %d for %d doubles\n\n",
+		strings.Join(controllerManagerFlags, " "), strings.Join(operatorFlags, " "), files, total)
 	printHeader()
 	results, err := b.run(ctx, sizes, idle)
 	if err != nil {
@@ -134,11 +165,12 @@ func run() error {
 			h.HealthyConnectedSeconds, h.PeakRSSMiB)
 		report.Hostile = &h
 	}
+	report.RunSeconds = time.Since(began).Seconds()
 	path, err := report.write()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nFigures written to %s\n", path)
+	fmt.Printf("\nReport, plots and figures written to %s (%.0f s in all)\n", path, report.RunSeconds)
 	if os.Getenv("BENCH_CHECK") != "" {
 		return report.check()
 	}
@@ -162,13 +194,16 @@ func parseSizes(list string) ([]Size, error) {
 	return sizes, nil
 }
 
-// Report is what a run writes to bench/results/<date>.json.
+// Report is what a run writes to bench/results/<date>/results.json.
 type Report struct {
 	Date                   string   `json:"date"`
+	Commit                 string   `json:"commit"`
 	Machine                string   `json:"machine"`
 	ControllerManagerFlags []string `json:"controllerManagerFlags"`
 	OperatorFlags          []string `json:"operatorFlags"`
 	IdleSeconds            float64  `json:"idleSeconds"`
+	QuietSeconds           float64  `json:"quietSeconds"`
+	RunSeconds             float64  `json:"runSeconds"`
 	Results                []Result `json:"results"`
 	// Memory holds the first size again, each with a fresh operator, without and with
 	// unrelated pods in the cluster.
@@ -177,25 +212,8 @@ type Report struct {
 	Hostile *HostileResult `json:"hostile,omitempty"`
 }
 
-func (r Report) write() (string, error) {
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, "bench", "results")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, strings.ReplaceAll(r.Date, ":", "-")+".json")
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, append(data, '\n'), 0o644)
-}
-
-// check fails unless every figure was measured and the operator wrote nothing while
-// idle: that one is a correctness property, not a speed.
+// check fails unless every figure was measured and the operator wrote nothing once
+// the networks had settled: that one is a correctness property, not a speed.
 func (r Report) check() error {
 	var errs []error
 	if len(r.Memory) != 2 {
@@ -204,16 +222,38 @@ func (r Report) check() error {
 	if h := r.Hostile; h == nil || h.HealthyConnectedSeconds <= 0 || h.PeakRSSMiB <= 0 {
 		errs = append(errs, errors.New("the hostile tenants' figures are missing"))
 	}
-	for _, res := range append(r.Results, r.Memory...) {
-		if res.IdleSeconds > 0 && res.IdleWrites != 0 {
-			errs = append(errs, fmt.Errorf("%s: %d writes while idle: %v", res.Size, res.IdleWrites, res.IdleWriteSamples))
+	for _, res := range r.Results {
+		if res.IdleWrites != 0 {
+			errs = append(errs, fmt.Errorf("%s: %d writes once settled: %v", res.Size, res.IdleWrites, res.IdleWriteSamples))
 		}
-		if res.StatusLag.Count != res.Size.Networks*res.Size.Nodes || res.CreateSeconds <= 0 || res.ConvergedSeconds <= 0 ||
+		if res.IdleSeconds <= 0 || res.RPCCallsPerNodeMinute <= 0 {
+			errs = append(errs, fmt.Errorf("%s: the settled figures are missing (idle %.0f s, RPC calls per node per minute %.2f)",
+				res.Size, res.IdleSeconds, res.RPCCallsPerNodeMinute))
+		}
+		if l := res.Load; l.APIServerRequests <= 0 || l.APIServerWrites <= 0 || l.OperatorRequests <= 0 || l.OperatorWrites <= 0 {
+			errs = append(errs, fmt.Errorf("%s: a request count is missing: %+v", res.Size, l))
+		}
+	}
+	for _, res := range append(r.Results, r.Memory...) {
+		if res.StatusLag.Count != res.Size.Networks*res.Size.Nodes || res.AfterLastReady.Count != res.Size.Networks || res.ChildrenSeconds <= 0 || res.ReadySeconds <= 0 ||
+			res.ConnectedSeconds <= 0 || res.SyncedSeconds <= 0 || res.SettledSeconds <= 0 ||
 			res.DeleteSeconds <= 0 || res.PeakRSSMiB <= 0 || res.CPUSeconds <= 0 {
 			errs = append(errs, fmt.Errorf("%s: a figure is missing: %+v", res.Size, res))
 		}
+		if w := res.Writes; w.Total <= 0 || len(w.ByKind) == 0 || w.Events <= 0 || w.EventsPerNetworkMax <= 0 {
+			errs = append(errs, fmt.Errorf("%s: the writes until settled are missing: %+v", res.Size, w))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// commit names the commit the bench runs, "+dirty" when the tree has changes.
+func commit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty=+dirty", "--abbrev=12").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func env(name, def string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,21 +27,44 @@ import (
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 )
 
-// Result holds the figures of one size.
+// Result holds the figures of one size. Times are seconds from applying the size's
+// networks; "settled" is defined at settle.
 type Result struct {
-	Size             Size       `json:"size"`
-	UnrelatedPods    int        `json:"unrelatedPods"`
-	CreateSeconds    float64    `json:"createSeconds"`
-	StatusLag        LagFigures `json:"statusLag"`
-	ConvergedSeconds float64    `json:"convergedSeconds"`
-	IdleSeconds      float64    `json:"idleSeconds"`
-	IdleWrites       int        `json:"idleWrites"`
-	IdleLeaseWrites  int        `json:"idleLeaseWrites"`
-	IdleWriteSamples []string   `json:"idleWriteSamples,omitempty"`
-	DeleteSeconds    float64    `json:"deleteSeconds"`
-	DeleteWrites     int        `json:"deleteWrites"`
-	PeakRSSMiB       float64    `json:"peakRSSMiB"`
-	CPUSeconds       float64    `json:"cpuSeconds"`
+	Size          Size `json:"size"`
+	UnrelatedPods int  `json:"unrelatedPods"`
+	// ChildrenSeconds: every StatefulSet, Service, NetworkPolicy and credentials Secret
+	// exists.
+	ChildrenSeconds float64 `json:"childrenSeconds"`
+	// ReadySeconds: every network is Available with every status.nodes entry ready.
+	ReadySeconds float64 `json:"readySeconds"`
+	// ConnectedSeconds and SyncedSeconds: every network is Connected, and Synced, with
+	// every node ready (the conditions speak of the ready nodes only).
+	ConnectedSeconds float64 `json:"connectedSeconds"`
+	SyncedSeconds    float64 `json:"syncedSeconds"`
+	// SettledSeconds: when the last network write before the quiet window was received.
+	SettledSeconds float64    `json:"settledSeconds"`
+	StatusLag      LagFigures `json:"statusLag"`
+	// AfterLastReady is, over the networks, from the last of a network's pods turning
+	// Ready to the network being Ready, Connected and Synced.
+	AfterLastReady LagFigures `json:"connectedSyncedAfterLastPodReady"`
+	// Writes are the operator's writes until settled, by kind.
+	Writes WriteFigures `json:"writesUntilSettled"`
+	// Load is the API server's request count from applying the networks until the
+	// bench saw them settled, quiet window included.
+	Load             LoadFigures `json:"load"`
+	IdleSeconds      float64     `json:"idleSeconds"`
+	IdleWrites       int         `json:"idleWrites"`
+	IdleLeaseWrites  int         `json:"idleLeaseWrites"`
+	IdleWriteSamples []string    `json:"idleWriteSamples,omitempty"`
+	// RPCCallsPerNodeMinute is what the doubles served during the idle window, per
+	// node and minute.
+	RPCCallsPerNodeMinute float64 `json:"rpcCallsPerNodeMinute"`
+	DeleteSeconds         float64 `json:"deleteSeconds"`
+	DeleteWrites          int     `json:"deleteWrites"`
+	PeakRSSMiB            float64 `json:"peakRSSMiB"`
+	// CPUSeconds is the operator's CPU time from applying the networks until the bench
+	// saw them settled, quiet window included.
+	CPUSeconds float64 `json:"cpuSeconds"`
 }
 
 // LagFigures summarise, over every pod, the time from the bench seeing the pod Ready
@@ -55,10 +80,15 @@ type bench struct {
 	lc                 *cluster.Cluster
 	cfg                *rest.Config
 	k8s                client.Client
+	cs                 kubernetes.Interface
+	audit              *auditLog
 	binary, kubeconfig string
+	// quiet is how long the operator must write nothing in a size's namespace, once
+	// every network is Ready, Connected and Synced, for the size to count as settled.
+	quiet time.Duration
 }
 
-func newBench(ctx context.Context, lc *cluster.Cluster) (*bench, error) {
+func newBench(ctx context.Context, lc *cluster.Cluster, quiet time.Duration) (*bench, error) {
 	kubeconfig, err := lc.InstallOperator(ctx)
 	if err != nil {
 		return nil, err
@@ -73,17 +103,28 @@ func newBench(ctx context.Context, lc *cluster.Cluster) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bench{lc: lc, cfg: cfg, k8s: c, binary: binary, kubeconfig: kubeconfig}, nil
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &bench{lc: lc, cfg: cfg, k8s: c, cs: cs, audit: newAuditLog(lc.AuditLog), binary: binary, kubeconfig: kubeconfig, quiet: quiet}, nil
 }
 
-// sizeRun is one size's networks, in a namespace of their own.
+// operator is a running operator process and its metrics endpoint.
+type operator struct {
+	*cluster.Process
+	metrics string
+}
+
+// sizeRun is one size's networks, in a namespace of their own, with their doubles.
 type sizeRun struct {
 	Result
 	namespace string
+	doubles   *doubles
 }
 
 // run measures every size with one operator process: each size is created and
-// converges in turn, then all of them idle together for one window (so that every size
+// settles in turn, then all of them idle together for one window (so that every size
 // is at rest while every other is present), then each is deleted in turn. Writes are
 // told apart by namespace.
 func (b *bench) run(ctx context.Context, sizes []Size, idle time.Duration) ([]Result, error) {
@@ -92,25 +133,42 @@ func (b *bench) run(ctx context.Context, sizes []Size, idle time.Duration) ([]Re
 		return nil, err
 	}
 	defer op.Stop(10 * time.Second)
-	runs := make([]*sizeRun, len(sizes))
-	for i, s := range sizes {
-		if runs[i], err = b.converge(ctx, op, s); err != nil {
+	runs := make([]*sizeRun, 0, len(sizes))
+	defer func() {
+		for _, r := range runs {
+			r.doubles.stop()
+		}
+	}()
+	for _, s := range sizes {
+		r, err := b.converge(ctx, op, s)
+		if err != nil {
 			return nil, fmt.Errorf("size %s: %w", s, err)
 		}
+		runs = append(runs, r)
 	}
 
-	// Idle: nothing changes; whatever the operator writes now is waste.
+	// Idle: nothing changes; whatever the operator writes now is waste, and what it
+	// asks the nodes is the cost of keeping watch.
 	idleStart := time.Now()
+	callsBefore := make([]int, len(runs))
+	for i, r := range runs {
+		callsBefore[i], _ = r.doubles.calls()
+	}
 	time.Sleep(idle)
-	writes, err := operatorWrites(b.lc, idleStart, time.Now())
+	idleEnd := time.Now()
+	writes, err := b.audit.writes(idleStart, idleEnd)
 	if err != nil {
 		return nil, err
 	}
 	results := make([]Result, len(runs))
 	for i, r := range runs {
+		calls, nodes := r.doubles.calls()
+		if nodes > 0 {
+			r.RPCCallsPerNodeMinute = float64(calls-callsBefore[i]) / float64(nodes) / idleEnd.Sub(idleStart).Minutes()
+		}
 		w := writes.in(r.namespace)
-		r.IdleSeconds, r.IdleWrites, r.IdleWriteSamples = idle.Seconds(), w.count, w.samples
-		r.IdleLeaseWrites = writes.in(cluster.OperatorNamespace).count
+		r.IdleSeconds, r.IdleWrites, r.IdleWriteSamples = idle.Seconds(), len(w), w.samples()
+		r.IdleLeaseWrites = len(writes.in(cluster.OperatorNamespace))
 		if err := b.deleteAll(ctx, r); err != nil {
 			return nil, fmt.Errorf("size %s: %w", r.Size, err)
 		}
@@ -130,25 +188,32 @@ func (b *bench) single(ctx context.Context, s Size, unrelated int) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	defer r.doubles.stop()
 	r.UnrelatedPods = unrelated
 	return r.Result, b.deleteAll(ctx, r)
 }
 
-func (b *bench) startOperator(ctx context.Context, name string) (*cluster.Process, error) {
-	op, err := b.lc.StartOperator(name, b.binary, b.kubeconfig, operatorFlags...)
+// startOperator runs the operator with its metrics on plain HTTP on loopback, for the
+// bench to read its request counter.
+func (b *bench) startOperator(ctx context.Context, name string) (*operator, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort())
+	args := append(slices.Clone(operatorFlags), "--metrics-bind-address="+addr, "--metrics-secure=false")
+	p, err := b.lc.StartOperator(name, b.binary, b.kubeconfig, args...)
 	if err != nil {
 		return nil, err
 	}
 	if err := b.waitForLeader(ctx); err != nil {
-		op.Kill()
+		p.Kill()
 		return nil, err
 	}
-	return op, nil
+	return &operator{Process: p, metrics: "http://" + addr + "/metrics"}, nil
 }
 
-// converge creates a size's networks and times them until they are Available. CPU is
-// the operator's while they converged; peak RSS is the operator's so far.
-func (b *bench) converge(ctx context.Context, op *cluster.Process, s Size) (*sizeRun, error) {
+func networkName(i int) string { return fmt.Sprintf("net-%d", i) }
+
+// converge creates a size's networks with a double behind every pod and times them
+// until they settle. CPU is the operator's meanwhile; peak RSS is the operator's so far.
+func (b *bench) converge(ctx context.Context, op *operator, s Size) (*sizeRun, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-" + s.String() + "-"}}
 	if err := b.k8s.Create(ctx, ns); err != nil {
 		return nil, err
@@ -159,32 +224,116 @@ func (b *bench) converge(ctx context.Context, op *cluster.Process, s Size) (*siz
 		return nil, err
 	}
 	defer obs.stop()
+	if r.doubles, err = startDoubles(ctx, b.cfg, b.k8s, ns.Name, s.Networks); err != nil {
+		return nil, err
+	}
 	_, cpuBefore, err := processStats(op.Pid())
 	if err != nil {
-		return nil, err
+		return r, err
+	}
+	countsBefore, err := readCounts(ctx, b.cs, op.metrics)
+	if err != nil {
+		return r, err
 	}
 	start := time.Now()
 	if err := forEach(s.Networks, func(i int) error {
 		return b.k8s.Create(ctx, &bitcoinv1alpha1.BitcoinNetwork{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("net-%d", i), Namespace: ns.Name},
+			ObjectMeta: metav1.ObjectMeta{Name: networkName(i), Namespace: ns.Name},
 			Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: int32(s.Nodes)},
 		})
 	}); err != nil {
-		return nil, err
+		return r, err
 	}
-	created, err := obs.wait(obs.created, timeoutFor(s), "every StatefulSet and Service")
+	timeout := timeoutFor(s)
+	for _, m := range []struct {
+		at   *float64
+		m    *milestone
+		what string
+	}{
+		{&r.ChildrenSeconds, obs.childrenDone, "every StatefulSet, Service, NetworkPolicy and Secret"},
+		{&r.ReadySeconds, obs.ready, "every node ready in status"},
+		{&r.ConnectedSeconds, obs.connected, "every network Connected with every node ready"},
+		{&r.SyncedSeconds, obs.synced, "every network Synced with every node ready"},
+	} {
+		t, err := obs.wait(m.m, time.Until(start.Add(timeout)), m.what)
+		if err != nil {
+			return r, err
+		}
+		*m.at = t.Sub(start).Seconds()
+	}
+	settled, err := b.settle(obs, r.namespace, start.Add(timeout))
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	converged, err := obs.wait(obs.converged, timeoutFor(s), "every network Available")
+	r.SettledSeconds = settled.Sub(start).Seconds()
+	r.StatusLag, r.AfterLastReady = obs.lag(), obs.afterLastReady()
+	countsAfter, err := readCounts(ctx, b.cs, op.metrics)
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	r.CreateSeconds, r.ConvergedSeconds = created.Sub(start).Seconds(), converged.Sub(start).Seconds()
-	r.StatusLag = obs.lag()
+	writes, err := b.audit.writes(start, time.Time{})
+	if err != nil {
+		return r, err
+	}
+	r.Load = countsAfter.since(countsBefore, len(writes))
+	untilSettled := operatorWrites{}
+	for _, e := range writes {
+		if !e.Received.After(settled) {
+			untilSettled = append(untilSettled, e)
+		}
+	}
+	r.Writes = writeFigures(untilSettled.in(r.namespace), untilSettled.in(cluster.OperatorNamespace), s.Networks)
+	if r.Writes.EventReasons, err = b.eventReasons(ctx, r.namespace); err != nil {
+		return r, err
+	}
 	rss, cpu, err := processStats(op.Pid())
 	r.PeakRSSMiB, r.CPUSeconds = rss, cpu-cpuBefore
 	return r, err
+}
+
+// settle waits until the size has settled: every network Ready, Connected and Synced,
+// and no write of the operator in the size's namespace for the quiet window since then
+// and since its last write. It returns the later of the moment the networks were all
+// so and the operator's last write there: when the size settled.
+func (b *bench) settle(obs *observer, namespace string, deadline time.Time) (time.Time, error) {
+	for {
+		writes, err := b.audit.writes(time.Time{}, time.Time{})
+		if err != nil {
+			return time.Time{}, err
+		}
+		wait := time.Second // until the networks are all steady again
+		if since, ok := obs.steady(); ok {
+			at := since
+			if last := writes.in(namespace).last(); last.After(at) {
+				at = last
+			}
+			if time.Since(at) >= b.quiet {
+				return at, nil
+			}
+			wait = b.quiet - time.Since(at)
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return time.Time{}, fmt.Errorf("not settled by the deadline: no %s without an operator write once every network was Ready, Connected and Synced (%s)",
+				b.quiet, obs.counts())
+		}
+		time.Sleep(wait)
+	}
+}
+
+// eventReasons counts the operator's events in a namespace by reason: what the audit
+// log, which records no request bodies, cannot say.
+func (b *bench) eventReasons(ctx context.Context, namespace string) (map[string]int, error) {
+	events := &corev1.EventList{}
+	if err := b.k8s.List(ctx, events, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	reasons := map[string]int{}
+	for _, e := range events.Items {
+		if e.Source.Component == "bitcoin-operator" || e.ReportingController == "bitcoin-operator" {
+			reasons[e.Reason] += max(1, int(e.Count))
+		}
+	}
+	return reasons, nil
 }
 
 // deleteAll deletes a size's networks and times the garbage collector's work, counting
@@ -193,7 +342,7 @@ func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
 	start := time.Now()
 	if err := forEach(r.Size.Networks, func(i int) error {
 		return b.k8s.Delete(ctx, &bitcoinv1alpha1.BitcoinNetwork{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("net-%d", i), Namespace: r.namespace},
+			ObjectMeta: metav1.ObjectMeta{Name: networkName(i), Namespace: r.namespace},
 		})
 	}); err != nil {
 		return err
@@ -203,8 +352,8 @@ func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
 		return err
 	}
 	r.DeleteSeconds = deleted.Sub(start).Seconds()
-	writes, err := operatorWrites(b.lc, start, deleted)
-	r.DeleteWrites = writes.in(r.namespace).count
+	writes, err := b.audit.writes(start, deleted)
+	r.DeleteWrites = len(writes.in(r.namespace))
 	_ = b.k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.namespace}})
 	return err
 }
@@ -337,22 +486,3 @@ func lagFigures(lags []float64) LagFigures {
 }
 
 func numCPU() int { return runtime.NumCPU() }
-
-func printHeader() {
-	fmt.Printf("%-9s %8s %9s %9s %9s %10s %12s %8s %9s %9s %8s\n",
-		"size", "create", "lag p50", "lag p99", "lag max", "converged", "idle writes", "delete", "del writes", "peak RSS", "CPU")
-}
-
-func printRow(r Result) {
-	name := r.Size.String()
-	if r.UnrelatedPods > 0 {
-		name += fmt.Sprintf("+%dp", r.UnrelatedPods)
-	}
-	idle := "          -"
-	if r.IdleSeconds > 0 {
-		idle = fmt.Sprintf("%5d (+%d L)", r.IdleWrites, r.IdleLeaseWrites)
-	}
-	fmt.Printf("%-9s %7.2fs %8.3fs %8.3fs %8.3fs %9.2fs %12s %7.2fs %9d %7.1fMi %7.2fs\n",
-		name, r.CreateSeconds, r.StatusLag.P50, r.StatusLag.P99, r.StatusLag.Max, r.ConvergedSeconds,
-		idle, r.DeleteSeconds, r.DeleteWrites, r.PeakRSSMiB, r.CPUSeconds)
-}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
@@ -28,6 +29,7 @@ import (
 	"github.com/bitcoinops/bitcoin-operator/test/btcd"
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
+	promtest "github.com/bitcoinops/bitcoin-operator/test/prometheus"
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -70,9 +72,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	// Asked every 5 s instead of 30 once settled, so that the blocks rise visibly.
-	if _, err := lc.StartOperator("operator", binary, kubeconfig, "--peer-period=5s"); err != nil {
+	// Asked every 5 s instead of 30 once settled, so that the blocks rise visibly. The
+	// metrics endpoint on a port of the demo's choosing, for Prometheus.
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort())
+	if _, err := lc.StartOperator("operator", binary, kubeconfig, "--peer-period=5s", "--metrics-bind-address="+metricsAddr); err != nil {
 		return err
+	}
+	var promURL string
+	if os.Getenv("DEMO_PROMETHEUS") != "" {
+		step("Starting Prometheus: it scrapes the operator with a ServiceAccount's token and evaluates config/prometheus/rules.yaml")
+		if promURL, err = startPrometheus(ctx, lc, metricsAddr); err != nil {
+			return err
+		}
+		fmt.Printf("Prometheus: %s (its HTTP API; e.g. %s/api/v1/alerts)\n", promURL, promURL)
 	}
 	if err := writePids(lc); err != nil {
 		return err
@@ -109,7 +121,7 @@ bitcoind.
 	}
 	out, _ := lc.Kubectl(ctx, "get", "btcnet").CombinedOutput()
 	fmt.Printf("\n$ kubectl get btcnet\n%s", out)
-	usage(lc)
+	usage(lc, promURL)
 
 	step("Setting spec.mining: the operator mines to height 10, then a block every 5 s, nodes 0 and 1 taking turns")
 	// btcd pays only its --miningaddr (test/btcd/proxy_chain.go); with Bitcoin Core,
@@ -223,7 +235,46 @@ func writePids(lc *cluster.Cluster) error {
 	return os.WriteFile(filepath.Join(lc.Dir, "pids"), []byte(strings.Join(pids, "\n")+"\n"), 0o644)
 }
 
-func usage(lc *cluster.Cluster) {
+// startPrometheus runs a real Prometheus (hack/prometheus.sh) that scrapes the
+// operator as the ServiceMonitor would, with the shipped alert rules as they are,
+// and returns its URL.
+func startPrometheus(ctx context.Context, lc *cluster.Cluster, metricsAddr string) (string, error) {
+	binary, err := promtest.Binary(ctx)
+	if err != nil {
+		return "", err
+	}
+	cs, err := kubernetes.NewForConfig(lc.Config)
+	if err != nil {
+		return "", err
+	}
+	token, err := promtest.ScraperToken(ctx, cs)
+	if err != nil {
+		return "", err
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	rules, err := promtest.RuleGroups(filepath.Join(root, promtest.RulesPath))
+	if err != nil {
+		return "", err
+	}
+	s, err := promtest.Start(ctx, lc, promtest.Options{Binary: binary, Target: metricsAddr, Token: token, Rules: rules, Interval: 5 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	return s.URL, nil
+}
+
+func usage(lc *cluster.Cluster, promURL string) {
+	if promURL != "" {
+		fmt.Printf(`
+Prometheus scrapes the operator every 5 s at %[1]s, with the shipped alerts:
+
+  curl -s '%[1]s/api/v1/query?query=bitcoin_operator_node_height'
+  curl -s %[1]s/api/v1/alerts
+`, promURL)
+	}
 	fmt.Printf(`
 The cluster is yours until you press Ctrl-C. In another shell:
 

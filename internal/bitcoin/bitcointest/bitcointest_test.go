@@ -144,6 +144,8 @@ func TestAddNodeKeepsAList(t *testing.T) {
 	g.Expect(node.AddedNodes()).To(Equal([]string{"[::1]:18444"}))
 	g.Expect(node.Calls("addnode")).To(Equal(8))
 	g.Expect(node.Calls("getaddednodeinfo")).To(Equal(2))
+	g.Expect(rpcCode(t, node, "nosuchmethod")).To(Equal(-32601))
+	g.Expect(node.AllCalls()).To(Equal(11), "every method counts, unknown ones too")
 }
 
 func TestConnectionsNeedARunningNodeOfTheSameNetwork(t *testing.T) {

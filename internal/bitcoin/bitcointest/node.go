@@ -153,6 +153,18 @@ func (n *Node) Calls(method string) int {
 	return n.calls[method]
 }
 
+// AllCalls returns how many authenticated requests the node has served, whatever
+// their method, failed and unknown ones included: what a caller costs the node.
+func (n *Node) AllCalls() int {
+	n.network.mu.Lock()
+	defer n.network.mu.Unlock()
+	total := 0
+	for _, c := range n.calls {
+		total += c
+	}
+	return total
+}
+
 // SetChain gives the node a best chain of height blocks whose tip is hash, the blocks
 // below it made up. Unlike mined blocks (GenerateToAddress), it is not relayed until
 // the node's links change or a block is mined.
