@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -44,6 +45,7 @@ type flags struct {
 	shutdownGrace          time.Duration
 	qps                    float64
 	burst, concurrency     int
+	maxNodes               int
 	peerPeriod             time.Duration
 	stuckAfter             time.Duration
 	rpcAllowIP             string
@@ -69,6 +71,7 @@ func main() {
 	flag.Float64Var(&f.qps, "kube-api-qps", 200, "Requests per second to the Kubernetes API, sustained.")
 	flag.IntVar(&f.burst, "kube-api-burst", 400, "Requests to the Kubernetes API in a burst.")
 	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 16, "Networks each reconciler works on at once.")
+	flag.IntVar(&f.maxNodes, "max-nodes-per-network", 0, "The most nodes a network may have (spec.nodes); a network above it is Degraded (TooManyNodes) and keeps its objects as they are. 0: the API's maximum, 1000.")
 	flag.DurationVar(&f.peerPeriod, "peer-period", 30*time.Second, "How often the nodes of a settled network are asked for their peers and chain.")
 	flag.DurationVar(&f.stuckAfter, "rollout-stuck-after", controller.DefaultStuckAfter, "How long a node's pod may wait in ImagePullBackOff, ErrImagePull or CrashLoopBackOff before its network is Degraded (RolloutStuck).")
 	flag.StringVar(&f.rpcAllowIP, "rpc-allow-ip", "", "The nodes' -rpcallowip, e.g. the pod network's CIDR; empty: the chart's default, any source, narrowed by the NetworkPolicy.")
@@ -142,7 +145,11 @@ func run(f flags) error {
 	if err != nil {
 		return fmt.Errorf("invalid --operator-pod-labels: %w", err)
 	}
+	if f.maxNodes < 0 || f.maxNodes > math.MaxInt32 {
+		return fmt.Errorf("invalid --max-nodes-per-network %d: it must be 0 (no cap) or a number of nodes", f.maxNodes)
+	}
 	opts := controller.Options{
+		MaxNodesPerNetwork:      int32(f.maxNodes),
 		MaxConcurrentReconciles: f.concurrency,
 		PeerPeriod:              f.peerPeriod,
 		StuckAfter:              f.stuckAfter,

@@ -35,8 +35,10 @@ const RelatedImageEnvVar = "RELATED_IMAGE_BITCOIN_CORE"
 // +kubebuilder:validation:XValidation:rule="self.chain == 'regtest' || (!has(self.mining) && (!has(self.partitions) || size(self.partitions) == 0))",message="spec.mining and spec.partitions are for regtest only: on signet and testnet4 public peers would connect anyway"
 type BitcoinNetworkSpec struct {
 	// Nodes is the number of bitcoind nodes. 0 keeps the network's objects but runs no node.
+	// At most 1000: status.nodes then takes about a quarter of an object's 1.5 MiB
+	// (docs/scale.md). The operator's --max-nodes-per-network may cap it lower.
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Maximum=1000
 	// +required
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Nodes",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:podCount"}
 	Nodes int32 `json:"nodes"`
@@ -102,6 +104,17 @@ type BitcoinNetworkSpec struct {
 	// +optional
 	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Volume retention",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:advanced"}
 	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitempty"`
+
+	// PodManagementPolicy is the StatefulSet's: OrderedReady (the default) starts node N
+	// once node N-1 is ready and replaces them one at a time; Parallel starts and
+	// stops them all at once, which brings a large network up sooner. It cannot be
+	// changed once set, as a StatefulSet's cannot.
+	// +kubebuilder:default=OrderedReady
+	// +kubebuilder:validation:Enum=OrderedReady;Parallel
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.podManagementPolicy is immutable, as the StatefulSet's is: create a new network for another policy"
+	// +optional
+	// +operator-sdk:csv:customresourcedefinitions:type=spec,displayName="Pod management policy",xDescriptors={"urn:alm:descriptor:com.tectonic.ui:select:OrderedReady","urn:alm:descriptor:com.tectonic.ui:select:Parallel","urn:alm:descriptor:com.tectonic.ui:advanced"}
+	PodManagementPolicy appsv1.PodManagementPolicyType `json:"podManagementPolicy,omitempty"`
 
 	// Mining is what the operator mines: up to a height, every interval, by which nodes,
 	// to which address. Regtest only. Unset, the operator mines nothing.

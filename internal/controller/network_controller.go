@@ -46,6 +46,8 @@ type NetworkReconciler struct {
 	Observations *observations
 	// DefaultImage is what a network without spec.image runs when first reconciled.
 	DefaultImage string
+	// MaxNodes caps spec.nodes (--max-nodes-per-network); 0: no cap beyond the API's.
+	MaxNodes int32
 
 	status *statusWriter
 	// rpcAuths remembers the rpcauth entry last applied to each network, so that a
@@ -91,6 +93,11 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	applyErr := r.applyChildren(ctx, network, creds, &done)
 	wait, statusErr := r.updateStatus(ctx, network, credsProblem, applyErr)
+	if wait > 0 && statusErr == nil && errors.Is(applyErr, reconcile.TerminalError(nil)) {
+		// The write that tells the user (TooManyNodes, ApplyFailed) was held back: a
+		// terminal error is never retried and drops RequeueAfter, so come back for it.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	return ctrl.Result{RequeueAfter: wait}, errors.Join(applyErr, statusErr)
 }
 
@@ -102,6 +109,9 @@ func (r *NetworkReconciler) forget(key types.NamespacedName) {
 
 // applyChildren renders the chart for the network and applies what changed.
 func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, creds *credentials, done *changes) error {
+	if err := checkNodeCap(network, r.MaxNodes); err != nil {
+		return reconcile.TerminalError(err)
+	}
 	rpcAuth, err := r.rpcAuth(ctx, network, creds)
 	if err != nil {
 		return err
@@ -252,7 +262,11 @@ func (r *NetworkReconciler) updateStatus(ctx context.Context, network *bitcoinv1
 	var degraded metav1.Condition
 	authFailure := r.Observations.authFailure(network)
 	rolloutStuck := r.Observations.rolloutStuck(network)
+	var tooMany *tooManyNodes
 	switch {
+	case errors.As(applyErr, &tooMany):
+		observed = network.Status.ObservedGeneration
+		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonTooManyNodes, tooMany.Error())
 	case applyErr != nil:
 		observed = network.Status.ObservedGeneration
 		degraded = condition(network, bitcoinv1alpha1.ConditionDegraded, metav1.ConditionTrue, "ApplyFailed", userMessage(applyErr))

@@ -108,7 +108,7 @@ func syncedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []readyNode,
 	if len(behind) > 0 {
 		first := answers[firsts[0].Ordinal].chain
 		return set(metav1.ConditionFalse, "BestBlocksDiffer", fmt.Sprintf("%s is at height %d (%s); %s",
-			firsts[0].NodeName, first.Blocks, first.BestBlockHash, strings.Join(behind, ", ")))
+			firsts[0].NodeName, first.Blocks, first.BestBlockHash, listSome(behind, ", ")))
 	}
 	first := answers[firsts[0].Ordinal].chain
 	for _, f := range firsts[1:] {
@@ -164,7 +164,7 @@ func partitionedCondition(network *bitcoinv1alpha1.BitcoinNetwork, nodes []ready
 	if len(across) > 0 {
 		slices.Sort(across)
 		across = slices.Compact(across)
-		return set(metav1.ConditionFalse, "Splitting", "Nodes of different groups are still connected: "+strings.Join(across, ", "))
+		return set(metav1.ConditionFalse, "Splitting", "Nodes of different groups are still connected: "+listSome(across, ", "))
 	}
 	return set(metav1.ConditionTrue, "Split", "Split as requested: "+groupTips(nodes, answers, s))
 }
@@ -197,7 +197,7 @@ func subject(names []string, singular, plural string) string {
 	if len(names) == 1 {
 		return "Node " + names[0] + " " + singular
 	}
-	return "Nodes " + strings.Join(names, ", ") + " " + plural
+	return "Nodes " + listSome(names, ", ") + " " + plural
 }
 
 // reachable returns the nodes reachable from start.
@@ -215,4 +215,17 @@ func reachable(start int32, links map[int32][]int32) map[int32]bool {
 		}
 	}
 	return seen
+}
+
+// maxListed bounds the nodes a condition's message names: a condition's message holds
+// at most 32 KiB, and a network of 1,000 nodes whose nodes are all behind after a
+// block would need 60.
+const maxListed = 10
+
+// listSome joins the first maxListed items and says how many more there are.
+func listSome(items []string, sep string) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, sep)
+	}
+	return strings.Join(items[:maxListed], sep) + fmt.Sprintf("%sand %d more", sep, len(items)-maxListed)
 }

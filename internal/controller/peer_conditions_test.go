@@ -144,3 +144,26 @@ func TestConditionsWhileSplit(t *testing.T) {
 	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(c.Reason).To(Equal("NotRequested"))
 }
+
+// A condition about many nodes names ten and counts the rest: a message holds at most
+// 32 KiB, which the names of 1,000 nodes behind a block would pass.
+func TestConditionsOfAThousandNodesNameTenOfThem(t *testing.T) {
+	g := NewWithT(t)
+	network := &bitcoinv1alpha1.BitcoinNetwork{}
+	nodes := testReadyNodes(1000)
+	answers := map[int32]answer{}
+	for _, n := range nodes {
+		answers[n.Ordinal] = answer{chain: bitcoin.BlockchainInfo{Blocks: 4, BestBlockHash: "old"}}
+	}
+	answers[0] = answer{chain: bitcoin.BlockchainInfo{Blocks: 5, BestBlockHash: "new"}}
+	c := syncedCondition(network, nodes, answers, split{})
+	g.Expect(c.Reason).To(Equal("BestBlocksDiffer"))
+	g.Expect(c.Message).To(HaveSuffix("n-sts-10 at height 4, and 989 more"))
+
+	for _, n := range nodes {
+		answers[n.Ordinal] = answer{err: errors.New("connection refused")}
+	}
+	c = connectedCondition(network, nodes, answers, split{})
+	g.Expect(c.Reason).To(Equal("NodesUnreachable"))
+	g.Expect(c.Message).To(Equal("Nodes n-sts-0, n-sts-1, n-sts-2, n-sts-3, n-sts-4, n-sts-5, n-sts-6, n-sts-7, n-sts-8, n-sts-9, and 990 more do not answer RPC (see the RPCFailed events)"))
+}

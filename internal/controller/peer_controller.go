@@ -105,17 +105,21 @@ func (r *PeerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if !due {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	r.rounds.start(network, state, round, func(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
-		round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
-		r.reportReorgs(ctx, network, round.ready, round.answers)
-		var dialed []int32
-		round.changed, dialed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split, &state.heldRewiring)
-		r.recheckPeers(ctx, round.ready, round.answers, state.links, dialed)
-		state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
-		round.mined = r.mine(ctx, network, round, state.links, &state.mining)
-		round.retryAt = earliestRetry(state.links)
-	})
+	r.rounds.start(network, state, round, r.runRound)
 	return ctrl.Result{RequeueAfter: roundDeadline}, nil
+}
+
+// runRound is a round's work, off the reconcile workers: ask the nodes, wire them,
+// keep partitions apart, mine.
+func (r *PeerReconciler) runRound(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, state *roundState, round *peerRound) {
+	round.answers = r.ask(ctx, network, round.ready, round.creds, state.links)
+	r.reportReorgs(ctx, network, round.ready, round.answers)
+	var dialed []int32
+	round.changed, dialed = r.wire(ctx, network, round.ready, round.answers, round.creds, state.links, round.split, &state.heldRewiring)
+	r.recheckPeers(ctx, round.ready, round.answers, state.links, dialed)
+	state.bansLeft = r.keepApart(ctx, network, round, state.links, state.bansLeft)
+	round.mined = r.mine(ctx, network, round, state.links, &state.mining)
+	round.retryAt = earliestRetry(state.links)
 }
 
 // report publishes what a round found, the Connected, Synced and Partitioned

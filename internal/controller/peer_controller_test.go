@@ -16,6 +16,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
+	"github.com/bitcoinops/bitcoin-operator/internal/topology"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
 
@@ -184,7 +185,21 @@ func TestScalingKeepsEightEntriesAndOneNetwork(t *testing.T) {
 			g.Expect(d.AddedNodes()).NotTo(ContainElement(p.ip(11) + ":18444"))
 		}
 	}, timeout, interval).Should(Succeed())
-	p.expectWired(11)
+
+	testkit.By(t, "the others keep their slots: only the entries of the gone node's slot go")
+	ready := map[int]string{}
+	for i := range 11 {
+		ready[i] = p.ip(i) + ":18444"
+	}
+	want := topology.Peers(12, ready)
+	g.Eventually(func(g Gomega) {
+		for i := range 11 {
+			g.Expect(sorted(p.doubles[i].AddedNodes())).To(Equal(want[ready[i]]), "node %d", i)
+		}
+		g.Expect(p.world.Connected()).To(BeTrue())
+		g.Expect(p.condition(g, bitcoinv1alpha1.ConditionConnected).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(p.condition(g, bitcoinv1alpha1.ConditionSynced).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout, interval).Should(Succeed())
 }
 
 func TestUnreachableNodeFailsAndComesBack(t *testing.T) {

@@ -89,15 +89,23 @@ func (s split) grouped(ready []readyNode) [][]readyNode {
 	return out
 }
 
-// wantedPeers is each ready node's addnode entries: the topology of its group alone.
-func wantedPeers(ready []readyNode, s split) map[string][]string {
+// wantedPeers is each ready node's addnode entries: the topology of its group alone,
+// laid over the slots of the group's nodes that spec.nodes asks for (the ordinals
+// without partitions, the group's listed ordinals with them), so that nodes turning
+// ready out of order do not reshuffle the others' entries.
+func wantedPeers(ready []readyNode, s split, nodes int32) map[string][]string {
 	want := map[string][]string{}
-	for _, group := range s.grouped(ready) {
-		addrs := make([]string, len(group))
-		for i, n := range group {
-			addrs[i] = n.p2p
+	for g, group := range s.grouped(ready) {
+		slots, slotOf := int(nodes), func(o int32) int { return int(o) }
+		if s.requested() {
+			members := s.groups[g]
+			slots, slotOf = len(members), func(o int32) int { return slices.Index(members, o) }
 		}
-		for k, v := range topology.Peers(addrs) {
+		addrs := make(map[int]string, len(group))
+		for _, n := range group {
+			addrs[slotOf(n.Ordinal)] = n.p2p
+		}
+		for k, v := range topology.Peers(slots, addrs) {
 			want[k] = v
 		}
 	}

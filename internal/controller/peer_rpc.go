@@ -153,13 +153,14 @@ func askNode(ctx context.Context, c *bitcoin.Client, incarnation string, known a
 	if err := timed(func() (err error) { a.chain, err = c.GetBlockchainInfo(ctx); return err }); err != nil {
 		return answer{err: err}
 	}
+	a.chain.BestBlockHash = cut(a.chain.BestBlockHash, blockHashLength)
 	a.incarnation, a.subversion = incarnation, known.subversion
 	if known.incarnation != incarnation {
 		var info bitcoin.NetworkInfo
 		if err := timed(func() (err error) { info, err = c.GetNetworkInfo(ctx); return err }); err != nil {
 			return answer{err: err}
 		}
-		a.subversion = info.Subversion
+		a.subversion = cut(info.Subversion, maxSubversion)
 	}
 	if was := known.chain; was.BestBlockHash != "" && was.BestBlockHash != a.chain.BestBlockHash {
 		if err := timed(func() (err error) { a.reorg, err = findReorg(ctx, c, was, a.chain); return err }); err != nil {
@@ -167,6 +168,23 @@ func askNode(ctx context.Context, c *bitcoin.Client, incarnation string, known a
 		}
 	}
 	return a
+}
+
+// What a node says of itself goes into its status.nodes entry, 1,000 of which share
+// one object of at most 1.5 MiB: a node (a tenant's image) that says more than Bitcoin
+// Core ever does is cut to what Core would say. Core refuses to start with a user
+// agent over MAX_SUBVERSION_LENGTH (src/net.h), and a block hash is 32 bytes in hex.
+const (
+	maxSubversion   = 256
+	blockHashLength = 64
+)
+
+// cut returns s, cut to at most n bytes.
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // nodeFailed schedules the node's retry and announces a failure when it is news (an

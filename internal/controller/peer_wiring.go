@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,34 +29,43 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	for _, n := range ready {
 		names[n.p2p] = n.NodeName
 	}
-	want := wantedPeers(ready, s)
+	want := wantedPeers(ready, s, network.Spec.Nodes)
 	added, removed := rewiring{names: names}, rewiring{names: names}
 	complete := true
-	for _, n := range ready {
+	results := eachNode(ready, func(n readyNode) ([]string, error) {
 		if a := answers[n.Ordinal]; a.err != nil || a.skipped {
-			complete = false // what it has is not known this round
-			continue
+			return nil, errNotKnown
 		}
 		var done []string
 		var err error
 		r.rounds.call(ctx, func() {
 			done, err = addPeers(ctx, links[n.pod].client, difference(want[n.p2p], answers[n.Ordinal].added))
 		})
-		added.record(n, done)
-		if err != nil || ctx.Err() != nil {
+		return done, err
+	})
+	for i, n := range ready {
+		res := results[i]
+		added.record(n, res.done)
+		switch {
+		case errors.Is(res.err, errNotKnown):
+			complete = false // what it has is not known this round
+		case res.err != nil || ctx.Err() != nil:
 			complete = false
-			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
+			r.wiringFailed(ctx, network, n, links[n.pod], res.err, creds)
 		}
 	}
 	if complete {
-		for _, n := range ready {
+		results = eachNode(ready, func(n readyNode) ([]string, error) {
 			var done []string
 			var err error
 			r.rounds.call(ctx, func() {
 				done, err = removePeers(ctx, links[n.pod].client, difference(answers[n.Ordinal].added, want[n.p2p]))
 			})
-			removed.record(n, done)
-			r.wiringFailed(ctx, network, n, links[n.pod], err, creds)
+			return done, err
+		})
+		for i, n := range ready {
+			removed.record(n, results[i].done)
+			r.wiringFailed(ctx, network, n, links[n.pod], results[i].err, creds)
 		}
 	}
 	logRewiring(ctx, "added", added)
@@ -65,13 +75,47 @@ func (r *PeerReconciler) wire(ctx context.Context, network *bitcoinv1alpha1.Bitc
 	return len(added.changes) > 0 || len(removed.changes) > 0, added.nodes
 }
 
+// errNotKnown stands for a node whose added nodes the round does not know: it failed
+// to answer or was not asked, and is not wired this round.
+var errNotKnown = errors.New("the node's added nodes are not known this round")
+
+// wired is what wiring one node did: the entries added or removed, and why it stopped.
+type wired struct {
+	done []string
+	err  error
+}
+
+// eachNode wires the nodes callsAtOnce at a time, as ask asks them, and returns what
+// each took, in the nodes' order. One node after another, the 14,000 addnode calls
+// that wire a network of 1,000 nodes would take most of a round's deadline at a
+// millisecond each.
+func eachNode(nodes []readyNode, wire func(readyNode) ([]string, error)) []wired {
+	results := make([]wired, len(nodes))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, callsAtOnce)
+	for i, n := range nodes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i].done, results[i].err = wire(n)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
 // recheckPeers asks the nodes that got new entries for their peers again, after the
 // round's wiring: addnode onetry dials at once, so the round's conditions see the new
 // connections. Otherwise every node joining a network would turn Connected False
 // until the next round and True again, two status writes for nothing. A node that
-// does not answer keeps its first answer; the next round asks it anyway.
+// does not answer keeps its first answer; the next round asks it anyway. A round that
+// wired many nodes at once (a large network starting in Parallel) skips it: the next
+// round, a second later, sees them, and the round keeps its time for its deadline.
 func (r *PeerReconciler) recheckPeers(ctx context.Context, ready []readyNode, answers map[int32]answer,
 	links map[types.UID]*rpcLink, dialed []int32) {
+	if len(dialed) > maxRechecked {
+		return
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, callsAtOnce)
@@ -138,14 +182,27 @@ func (w *rewiring) merge(o rewiring) {
 	w.changes = append(w.changes, o.changes[:min(len(o.changes), maxHeldChanges-len(w.changes))]...)
 }
 
+// maxRechecked is the most nodes a round asks again after wiring (recheckPeers): the
+// nodes joining one by one, not a whole network wired at once.
+const maxRechecked = 2 * callsAtOnce
+
 // maxHeldChanges bounds the changes held for one event: its message holds 1 KiB.
 const maxHeldChanges = 64
 
 func logRewiring(ctx context.Context, verb string, w rewiring) {
-	if w.entries > 0 {
-		log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "changes", w.changes)
+	if w.entries == 0 {
+		return
 	}
+	logged := w.changes
+	if len(logged) > maxLoggedChanges {
+		logged = append(logged[:maxLoggedChanges:maxLoggedChanges], fmt.Sprintf("and %d more nodes", len(w.changes)-maxLoggedChanges))
+	}
+	log.FromContext(ctx).Info("Rewired nodes", "action", verb, "entries", w.entries, "nodes", len(w.changes), "changes", logged)
 }
+
+// maxLoggedChanges is how many nodes' changes a log line lists: wiring a network of
+// 1,000 nodes would otherwise log a line of 200 KB.
+const maxLoggedChanges = 20
 
 // heldRewiring is what rounds changed while the network came up, not yet announced.
 type heldRewiring struct{ added, removed rewiring }

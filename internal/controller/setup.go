@@ -31,6 +31,10 @@ type Options struct {
 	// DefaultImage is the Bitcoin Core image of networks created without spec.image;
 	// empty means bitcoinv1alpha1.DefaultImage.
 	DefaultImage string
+	// MaxNodesPerNetwork caps spec.nodes for the cluster's administrator: a network
+	// above it is Degraded (TooManyNodes) and keeps its objects as they are. 0 means no
+	// cap beyond the API's maximum.
+	MaxNodesPerNetwork int32
 	// StuckAfter is how long a pod may wait in ImagePullBackOff, ErrImagePull or
 	// CrashLoopBackOff before its network is Degraded with RolloutStuck; 0 means
 	// DefaultStuckAfter. RepairPeriod is the least time between two stuck pods
@@ -69,6 +73,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Observations: observations,
 		status:       newStatusWriter(c, networkStatusOwner, pacer),
 		DefaultImage: cmp.Or(opts.DefaultImage, bitcoinv1alpha1.DefaultImage),
+		MaxNodes:     opts.MaxNodesPerNetwork,
 	}
 	if err := network.SetupWithManager(mgr, opts.controllerOptions()); err != nil {
 		return err

@@ -63,6 +63,10 @@ var (
 // lost entries come back within a test's patience.
 const testPeerPeriod = 2 * time.Second
 
+// testMaxNodes is the suite operator's --max-nodes-per-network: above every other
+// test's networks, low enough to cross cheaply.
+const testMaxNodes = 20
+
 // testStuckAfter and testRepairPeriod: a pod is stuck after a few seconds, and a
 // network has at most one stuck pod deleted per test.
 const (
@@ -182,7 +186,7 @@ func startOperator(ctx context.Context) error {
 		return err
 	}
 	opts := Options{MaxConcurrentReconciles: suiteWorkers, PeerPeriod: testPeerPeriod,
-		StuckAfter: testStuckAfter, RepairPeriod: testRepairPeriod,
+		StuckAfter: testStuckAfter, RepairPeriod: testRepairPeriod, MaxNodesPerNetwork: testMaxNodes,
 		OperatorNamespace: operatorNamespace, OperatorPodLabels: map[string]string{"app.kubernetes.io/name": "bitcoin-operator"}}
 	if err := Setup(ctx, mgr, opts); err != nil {
 		return err

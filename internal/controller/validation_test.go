@@ -34,7 +34,7 @@ func TestAPIServerRejectsBadInput(t *testing.T) {
 		message       string
 	}{
 		{"negative nodes", "neg", map[string]any{"nodes": -1}, "spec.nodes: Invalid value: -1: spec.nodes in body should be greater than or equal to 0"},
-		{"too many nodes", "many", map[string]any{"nodes": 101}, "spec.nodes: Invalid value: 101: spec.nodes in body should be less than or equal to 100"},
+		{"too many nodes", "many", map[string]any{"nodes": 1001}, "spec.nodes: Invalid value: 1001: spec.nodes in body should be less than or equal to 1000"},
 		{"nodes missing", "nonodes", map[string]any{}, "spec.nodes: Required value"},
 		{"unknown chain", "main", map[string]any{"nodes": 1, "chain": "mainnet"}, `spec.chain: Unsupported value: "mainnet"`},
 		{"empty image", "noimage", map[string]any{"nodes": 1, "image": ""}, "spec.image: Invalid value: \"\": spec.image in body should be at least 1 chars long"},

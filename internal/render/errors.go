@@ -24,6 +24,7 @@ var specFields = map[string]string{
 	"storage":                              "spec.storage",
 	"resources":                            "spec.resources",
 	"persistentVolumeClaimRetentionPolicy": "spec.persistentVolumeClaimRetentionPolicy",
+	"podManagementPolicy":                  "spec.podManagementPolicy",
 	"rpcAuth":                              "the username in the RPC credentials Secret",
 }
 

@@ -110,6 +110,9 @@ func Values(n *bitcoinv1alpha1.BitcoinNetwork, s Settings) map[string]any {
 	if r := n.Spec.Resources; r != nil {
 		v["resources"] = resourcesValue(r.Limits, r.Requests)
 	}
+	if p := n.Spec.PodManagementPolicy; p != "" {
+		v["podManagementPolicy"] = string(p)
+	}
 	if p := retentionValue(n.Spec.PersistentVolumeClaimRetentionPolicy); p != nil {
 		v["persistentVolumeClaimRetentionPolicy"] = p
 	}

@@ -110,15 +110,22 @@ func (nw *Network) running() []*Node {
 // has a free addnode slot. A dial that fails costs no slot.
 func (nw *Network) reconcile() {
 	for _, n := range nw.running() {
-		for _, dest := range n.added {
-			if nw.outbound(n, dest) != nil {
-				continue
-			}
-			if nw.addnodeConnections(n) >= maxAddnodeConnections {
-				break
-			}
-			nw.connect(n, dest, true)
+		nw.reconcileNode(n)
+	}
+}
+
+// reconcileNode dials n's unconnected added nodes while it has a free addnode slot:
+// all a new entry of n's can change, so that a network of 1,000 doubles does not
+// walk every node's list for every addnode call.
+func (nw *Network) reconcileNode(n *Node) {
+	for _, dest := range n.added {
+		if nw.outbound(n, dest) != nil {
+			continue
 		}
+		if nw.addnodeConnections(n) >= maxAddnodeConnections {
+			break
+		}
+		nw.connect(n, dest, true)
 	}
 }
 

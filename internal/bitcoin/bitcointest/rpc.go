@@ -190,7 +190,9 @@ func (n *Node) addnode(params []json.RawMessage) (any, *rpcError) {
 			return nil, &rpcError{rpcClientNodeAlreadyAdded, "Error: Node already added"}
 		}
 		n.added = append(n.added, node)
-		n.network.reconcile()
+		if n.running {
+			n.network.reconcileNode(n)
+		}
 	case "remove":
 		i := slices.Index(n.added, node)
 		if i < 0 {
