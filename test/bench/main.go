@@ -24,6 +24,7 @@
 //	BENCH_CHECK      when set, fail unless every figure was measured and the operator
 //	                 wrote nothing once settled
 //	BENCH_DIR        keep the control plane's files (logs, audit log) in this directory
+//	BENCH_POLICY     the networks' spec.podManagementPolicy (default: the API's, OrderedReady)
 package main
 
 import (

@@ -239,7 +239,8 @@ func (b *bench) converge(ctx context.Context, op *operator, s Size) (*sizeRun, e
 	if err := forEach(s.Networks, func(i int) error {
 		return b.k8s.Create(ctx, &bitcoinv1alpha1.BitcoinNetwork{
 			ObjectMeta: metav1.ObjectMeta{Name: networkName(i), Namespace: ns.Name},
-			Spec:       bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: int32(s.Nodes)},
+			Spec: bitcoinv1alpha1.BitcoinNetworkSpec{Nodes: int32(s.Nodes),
+				PodManagementPolicy: appsv1.PodManagementPolicyType(os.Getenv("BENCH_POLICY"))},
 		})
 	}); err != nil {
 		return r, err
