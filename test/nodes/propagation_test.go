@@ -54,6 +54,7 @@ func TestPropagation(t *testing.T) {
 		size, err := strconv.Atoi(strings.TrimSpace(field))
 		g.Expect(err).NotTo(HaveOccurred(), "NODES_PROPAGATION: %q", field)
 		rows = append(rows, propagate(t, lc, k8s, btcdBinary, size))
+		t.Logf("%s", rows[len(rows)-1]) // a later size may fail: keep this one's figures
 	}
 	t.Logf("btcd (test/btcd), operator defaults (--peer-period 30s)\n| nodes | Connected after create | diameter (hops) | block to every node, median / max | Synced after the block, median / max |\n| --- | --- | --- | --- | --- |\n%s",
 		strings.Join(rows, "\n"))
