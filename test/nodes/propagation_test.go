@@ -72,11 +72,17 @@ func propagate(t *testing.T, lc *cluster.Cluster, k8s client.Client, btcdBinary 
 	timeout := 2*time.Minute + time.Duration(size)*3*time.Second
 	created := time.Now()
 	g.Expect(k8s.Create(ctx, network)).To(Succeed())
+	fleetLog := &syncBuffer{}
 	nodes, err := fleet.Start(ctx, fleet.Options[*btcd.Node]{
-		Config: lc.Config, Namespace: ns, Network: network.Name, Start: fleet.Btcd(btcdBinary, lc.Dir), Log: io.Discard,
+		Config: lc.Config, Namespace: ns, Network: network.Name, Start: fleet.Btcd(btcdBinary, lc.Dir), Log: fleetLog,
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer nodes.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("--- fleet ---\n%s", fleetLog.String())
+		}
+	}()
 
 	var pods []*btcd.Node
 	g.Eventually(func(g Gomega) {
