@@ -92,15 +92,7 @@ func (r Report) markdown(w io.Writer) {
 
 	fmt.Fprintln(w, "## Operator writes until settled, by kind")
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| kind |")
-	for _, res := range r.Results {
-		fmt.Fprintf(w, " %s |", res.Size)
-	}
-	fmt.Fprint(w, "\n| --- |")
-	for range r.Results {
-		fmt.Fprint(w, " ---: |")
-	}
-	fmt.Fprintln(w)
+	sizeColumns(w, "kind", r.Results)
 	for _, kind := range append(allKinds(r.Results), "events", "(Lease renewals, apart)") {
 		fmt.Fprintf(w, "| %s |", kind)
 		for _, res := range r.Results {
@@ -120,15 +112,7 @@ func (r Report) markdown(w io.Writer) {
 
 	fmt.Fprintln(w, "Events by reason, from the Events themselves once settled:")
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| reason |")
-	for _, res := range r.Results {
-		fmt.Fprintf(w, " %s |", res.Size)
-	}
-	fmt.Fprint(w, "\n| --- |")
-	for range r.Results {
-		fmt.Fprint(w, " ---: |")
-	}
-	fmt.Fprintln(w)
+	sizeColumns(w, "reason", r.Results)
 	for _, reason := range eventReasons(r.Results) {
 		fmt.Fprintf(w, "| %s |", reason)
 		for _, res := range r.Results {
@@ -218,4 +202,17 @@ func printRow(r Result) {
 		name, r.ChildrenSeconds, r.ReadySeconds, r.ConnectedSeconds, r.SyncedSeconds, r.SettledSeconds,
 		r.StatusLag.P50, r.StatusLag.P99, r.StatusLag.Max, r.Writes.Total, r.Writes.EventsPerNetworkMax, idle,
 		r.RPCCallsPerNodeMinute, r.DeleteSeconds, r.PeakRSSMiB, r.CPUSeconds)
+}
+
+// sizeColumns writes the head of a table with a column per size.
+func sizeColumns(w io.Writer, first string, results []Result) {
+	fmt.Fprintf(w, "| %s |", first)
+	for _, res := range results {
+		fmt.Fprintf(w, " %s |", res.Size)
+	}
+	fmt.Fprint(w, "\n| --- |")
+	for range results {
+		fmt.Fprint(w, " ---: |")
+	}
+	fmt.Fprintln(w)
 }
