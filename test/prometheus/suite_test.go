@@ -83,6 +83,14 @@ func runSuite(m *testing.M) (code int, err error) {
 		"--metrics-bind-address="+metricsURL, "--peer-period="+peerPeriod.String()); err != nil {
 		return 1, err
 	}
+	// The endpoint listens once the operator's manager has started, some time after
+	// the process: the first test must not race it.
+	if err = cluster.Poll(ctx, 2*time.Minute, "the operator's metrics endpoint to listen", func() (bool, error) {
+		_, _, err := Scrape(ctx, metricsURL, "")
+		return err == nil, nil
+	}); err != nil {
+		return 1, err
+	}
 	token, err := ScraperToken(ctx, cs)
 	if err != nil {
 		return 1, err
