@@ -57,6 +57,21 @@ var errNotAsked = errors.New("not asked yet: the round ran out of time")
 // callsAtOnce bounds the nodes of one network called at the same time.
 const callsAtOnce = 8
 
+// atOnce runs f for each node, callsAtOnce of them at a time, and returns when all
+// are done: the one way a round calls a network's nodes (asking, wiring, rechecking).
+func atOnce(nodes []readyNode, f func(i int, n readyNode)) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, callsAtOnce)
+	for i, n := range nodes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			f(i, n)
+		})
+	}
+	wg.Wait()
+}
+
 // slowCall is how long an answer may take before it counts against its node: half
 // the client's timeout. A slow node's answer is used, and the node backs off as a
 // failing one does.
@@ -70,31 +85,25 @@ func (r *PeerReconciler) ask(ctx context.Context, network *bitcoinv1alpha1.Bitco
 	creds *credentials, links map[types.UID]*rpcLink) map[int32]answer {
 	keep := map[types.UID]bool{}
 	answers := make(map[int32]answer, len(ready))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, callsAtOnce)
+	var due []readyNode
 	now := time.Now()
 	for _, n := range ready {
 		keep[n.pod] = true
-		link := linkTo(links, n.pod, n.rpc, creds)
-		a := link.skipped()
-		known := link.known()
-		if !link.due(now) {
-			mu.Lock()
-			answers[n.Ordinal] = a
-			mu.Unlock()
-			continue
+		if link := linkTo(links, n.pod, n.rpc, creds); link.due(now) {
+			due = append(due, n)
+		} else {
+			answers[n.Ordinal] = link.skipped()
 		}
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			r.rounds.call(ctx, func() { a = askNode(ctx, link.client, n.incarnation(), known) })
-			mu.Lock()
-			answers[n.Ordinal] = a
-			mu.Unlock()
-		})
 	}
-	wg.Wait()
+	asked := make([]answer, len(due))
+	atOnce(due, func(i int, n readyNode) {
+		link := links[n.pod]
+		asked[i] = link.skipped()
+		r.rounds.call(ctx, func() { asked[i] = askNode(ctx, link.client, n.incarnation(), link.known()) })
+	})
+	for i, n := range due {
+		answers[n.Ordinal] = asked[i]
+	}
 	prune(links, keep)
 	for _, n := range ready {
 		r.settle(ctx, network, n, links[n.pod], answers, creds)

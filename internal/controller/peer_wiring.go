@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -91,16 +90,7 @@ type wired struct {
 // millisecond each.
 func eachNode(nodes []readyNode, wire func(readyNode) ([]string, error)) []wired {
 	results := make([]wired, len(nodes))
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, callsAtOnce)
-	for i, n := range nodes {
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			results[i].done, results[i].err = wire(n)
-		})
-	}
-	wg.Wait()
+	atOnce(nodes, func(i int, n readyNode) { results[i].done, results[i].err = wire(n) })
 	return results
 }
 
@@ -116,30 +106,26 @@ func (r *PeerReconciler) recheckPeers(ctx context.Context, ready []readyNode, an
 	if len(dialed) > maxRechecked {
 		return
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, callsAtOnce)
+	var again []readyNode
 	for _, n := range ready {
-		link := links[n.pod]
-		if !slices.Contains(dialed, n.Ordinal) || link == nil {
-			continue
+		if slices.Contains(dialed, n.Ordinal) && links[n.pod] != nil {
+			again = append(again, n)
 		}
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			var peers []bitcoin.Peer
-			var err error
-			r.rounds.call(ctx, func() { peers, err = link.client.GetPeerInfo(ctx) })
-			if err == nil {
-				mu.Lock()
-				a := answers[n.Ordinal]
-				a.peers = peers
-				answers[n.Ordinal] = a
-				mu.Unlock()
-			}
-		})
 	}
-	wg.Wait()
+	peers := make([][]bitcoin.Peer, len(again))
+	failed := make([]bool, len(again))
+	atOnce(again, func(i int, n readyNode) {
+		var err error
+		r.rounds.call(ctx, func() { peers[i], err = links[n.pod].client.GetPeerInfo(ctx) })
+		failed[i] = err != nil
+	})
+	for i, n := range again {
+		if !failed[i] {
+			a := answers[n.Ordinal]
+			a.peers = peers[i]
+			answers[n.Ordinal] = a
+		}
+	}
 }
 
 // wiringFailed books a failed addnode or disconnectnode against the node, unless the
