@@ -206,7 +206,7 @@ func appliedRPCAuth(sts *appsv1.StatefulSet) bitcoin.RPCAuth {
 // writes too, and a fleet coming up pays for each).
 type changes struct{ created, updated []string }
 
-// created records an object the reconcile created, with what the event should say of it.
+// create records an object the reconcile created, with what the event should say of it.
 func (c *changes) create(ctx context.Context, kind, name, detail string) {
 	log.FromContext(ctx).Info("Created", "kind", kind, "name", name)
 	c.created = append(c.created, strings.TrimSpace(kind+" "+name+" "+detail))
