@@ -49,16 +49,25 @@ func (c *Cluster) InstallOperator(ctx context.Context) (string, error) {
 	if err := waitForGarbageCollector(ctx, c.Config, cs); err != nil {
 		return "", err
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
+	token, err := Token(ctx, cs, OperatorNamespace, OperatorServiceAccount)
+	if err != nil {
+		return "", err
+	}
+	cfg := rest.AnonymousClientConfig(c.Config)
+	cfg.BearerToken = token
+	path := filepath.Join(c.Dir, "operator.kubeconfig")
+	return path, WriteKubeconfig(path, cfg, "bitcoin-operator")
+}
+
+// Token returns a token of a ServiceAccount from the TokenRequest API, valid for a day.
+func Token(ctx context.Context, cs kubernetes.Interface, namespace, name string) (string, error) {
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}},
 		metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("failed to get a token for the operator's ServiceAccount: %w", err)
+		return "", fmt.Errorf("failed to get a token for ServiceAccount %s/%s: %w", namespace, name, err)
 	}
-	cfg := rest.AnonymousClientConfig(c.Config)
-	cfg.BearerToken = tr.Status.Token
-	path := filepath.Join(c.Dir, "operator.kubeconfig")
-	return path, WriteKubeconfig(path, cfg, "bitcoin-operator")
+	return tr.Status.Token, nil
 }
 
 // BuildOperator builds the operator binary into the cluster's directory.

@@ -16,6 +16,7 @@ import (
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
+	"github.com/bitcoinops/bitcoin-operator/test/cluster"
 	"github.com/bitcoinops/bitcoin-operator/test/fleet"
 	"github.com/bitcoinops/bitcoin-operator/test/testkit"
 )
@@ -35,7 +36,7 @@ func TestScrapingNeedsAnAuthorizedToken(t *testing.T) {
 	testkit.By(t, "a token not bound to the metrics-reader role is forbidden")
 	_, err = cs.CoreV1().ServiceAccounts(Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "unbound"}}, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
-	unbound, err := Token(ctx, cs, Namespace, "unbound")
+	unbound, err := cluster.Token(ctx, cs, Namespace, "unbound")
 	g.Expect(err).NotTo(HaveOccurred())
 	status, _, err = Scrape(ctx, metricsURL, unbound)
 	g.Expect(err).NotTo(HaveOccurred())

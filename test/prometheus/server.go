@@ -14,13 +14,11 @@ import (
 	"strings"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bitcoinops/bitcoin-operator/test/cluster"
@@ -71,18 +69,7 @@ func ScraperToken(ctx context.Context, cs kubernetes.Interface) (string, error) 
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", err
 	}
-	return Token(ctx, cs, Namespace, ServiceAccount)
-}
-
-// Token returns a token of a ServiceAccount from the TokenRequest API.
-func Token(ctx context.Context, cs kubernetes.Interface, namespace, name string) (string, error) {
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}},
-		metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("failed to get a token for ServiceAccount %s/%s: %w", namespace, name, err)
-	}
-	return tr.Status.Token, nil
+	return cluster.Token(ctx, cs, Namespace, ServiceAccount)
 }
 
 // Options shape a Prometheus server.
