@@ -119,6 +119,21 @@ func notReadyYet(template string) string {
 	return strings.Replace(template, "ready: true\n  restartCount: 0\n  state:\n    running:", "ready: false\n  restartCount: 0\n  state:\n    running:", 1)
 }
 
+// readyConditions is the start of a status template that makes a pod Ready: its
+// conditions, all True since now.
+const readyConditions = `      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+`
+
 // podReadyLater is a Stage of this project's: a running pod whose containers are not
 // ready turns Ready after a delay. A pod the node lifecycle controller marked not ready
 // keeps ContainersReady True, and is podReadyAgain's.
@@ -144,18 +159,7 @@ spec:
     durationMilliseconds: DELAY_MS
   next:
     statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: ContainersReady
-      containerStatuses:
+` + readyConditions + `      containerStatuses:
       {{ range .spec.containers }}
       - image: {{ .image | Quote }}
         name: {{ .name | Quote }}
@@ -195,15 +199,4 @@ spec:
       values: ['True']
   next:
     statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: ContainersReady
-`
+` + readyConditions
