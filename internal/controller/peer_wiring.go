@@ -113,14 +113,17 @@ func (r *PeerReconciler) recheckPeers(ctx context.Context, ready []readyNode, an
 		}
 	}
 	peers := make([][]bitcoin.Peer, len(again))
-	failed := make([]bool, len(again))
+	answered := make([]bool, len(again))
 	atOnce(again, func(i int, n readyNode) {
-		var err error
-		r.rounds.call(ctx, func() { peers[i], err = links[n.pod].client.GetPeerInfo(ctx) })
-		failed[i] = err != nil
+		// A call the round's end cut short never runs: the node keeps its answer.
+		r.rounds.call(ctx, func() {
+			var err error
+			peers[i], err = links[n.pod].client.GetPeerInfo(ctx)
+			answered[i] = err == nil
+		})
 	})
 	for i, n := range again {
-		if !failed[i] {
+		if answered[i] {
 			a := answers[n.Ordinal]
 			a.peers = peers[i]
 			answers[n.Ordinal] = a

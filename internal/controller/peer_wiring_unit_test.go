@@ -1,15 +1,18 @@
 package controller
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
+	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin"
 )
 
 // A network coming up node by node is one PeerAdded and one PeerRemoved event, once
@@ -64,4 +67,23 @@ func TestASettledNetworkIsAskedOncePerPeriod(t *testing.T) {
 	apart := slices.Clone(settled)
 	apart[1].Status, apart[1].Reason = metav1.ConditionFalse, "BestBlocksDiffer"
 	g.Expect(r.nextRound(&peerRound{}, &roundState{}, apart...)).To(Equal(settleWhileApart))
+}
+
+// A recheck the round's end cuts short keeps what the node answered before.
+func TestARecheckCutShortKeepsTheAnswer(t *testing.T) {
+	g := NewWithT(t)
+	r := &PeerReconciler{rounds: newPeerRounds()}
+	n := readyNode{pod: "pod-0"}
+	n.Ordinal = 0
+	known := []bitcoin.Peer{{Addr: "127.0.0.2:18444"}}
+	answers := map[int32]answer{0: {peers: known}}
+	links := map[types.UID]*rpcLink{"pod-0": {client: bitcoin.New("127.0.0.1:1", "u", "p")}}
+	// Every call slot taken and the round over: the call cannot run.
+	for range cap(r.rounds.calls) {
+		r.rounds.calls <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.recheckPeers(ctx, []readyNode{n}, answers, links, []int32{0})
+	g.Expect(answers[0].peers).To(Equal(known))
 }
