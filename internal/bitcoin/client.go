@@ -31,9 +31,19 @@ const (
 	// -rpcservertimeout (30 s by default): dropping ours first also avoids
 	// sending a POST on a socket the server is closing.
 	idleConnTimeout = 5 * time.Second
+	// maxIdleConns bounds the idle connections kept for all nodes together: as
+	// many as the operator calls at once (its 64 call slots), so that what it
+	// keeps does not grow with the nodes of its tenants.
+	maxIdleConns = 64
 )
 
-// Client calls one bitcoind's RPC server. It is safe for concurrent use.
+// transport carries every client's calls. One transport for all nodes bounds the
+// idle connections in total (maxIdleConns, the least recently used closed first),
+// where a transport per node would keep up to two per node.
+var transport = newTransport()
+
+// Client calls one bitcoind's RPC server. It is safe for concurrent use. Its
+// connections are the shared transport's, so a client needs no closing.
 type Client struct {
 	address  string
 	url      string
@@ -54,7 +64,7 @@ func New(address, user, password string) *Client {
 		user:     user,
 		password: password,
 		timeout:  defaultTimeout,
-		http:     &http.Client{Transport: newTransport()},
+		http:     &http.Client{Transport: transport},
 	}
 }
 
@@ -70,16 +80,11 @@ func newTransport() *http.Transport {
 			}
 			return dialer.DialContext(ctx, network, addr)
 		},
-		// One client talks to one bitcoind, mostly one call at a time.
-		MaxIdleConns:        2,
+		// A node is mostly called one call at a time.
+		MaxIdleConns:        maxIdleConns,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     idleConnTimeout,
 	}
-}
-
-// Close releases the client's idle connections.
-func (c *Client) Close() {
-	c.http.CloseIdleConnections()
 }
 
 type request struct {
@@ -117,6 +122,13 @@ func (c *Client) post(ctx context.Context, method string, params []any, result a
 	}
 	req.SetBasicAuth(c.user, c.password)
 	req.Header.Set("Content-Type", "application/json")
+	if readOnly[method] {
+		// Sent on an idle connection the node had closed (it restarted, or a new pod
+		// took its IP), a call fails before any answer. net/http sends it again on a
+		// new connection only if it is marked idempotent; a nil header value marks it
+		// so without sending anything. Calls that change the node are never repeated.
+		req.Header["Idempotency-Key"] = nil
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return transportError(err)
@@ -125,6 +137,12 @@ func (c *Client) post(ctx context.Context, method string, params []any, result a
 	body := budgeted(ctx, resp.Body)
 	defer body.release()
 	return decodeResponse(resp.StatusCode, body, result)
+}
+
+// readOnly are the methods that change nothing on the node, safe to send twice.
+var readOnly = map[string]bool{
+	"getaddednodeinfo": true, "getbestblockhash": true, "getblockchaininfo": true, "getblockhash": true,
+	"getchaintips": true, "getnetworkinfo": true, "getpeerinfo": true, "listbanned": true,
 }
 
 // transportError drops the *url.Error layer, whose text repeats the URL that

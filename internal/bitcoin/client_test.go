@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +39,6 @@ func startNode(t *testing.T, network *bitcointest.Network, ip string) *bitcointe
 func clientOf(t *testing.T, node *bitcointest.Node) *Client {
 	t.Helper()
 	c := New(node.RPCAddr(), testUser, testPassword)
-	t.Cleanup(c.Close)
 	return c
 }
 
@@ -46,7 +48,6 @@ func serve(t *testing.T, handler http.HandlerFunc) *Client {
 	server := httptest.NewServer(handler)
 	t.Cleanup(server.Close)
 	c := New(server.Listener.Addr().String(), testUser, testPassword)
-	t.Cleanup(c.Close)
 	return c
 }
 
@@ -170,7 +171,6 @@ func TestWrongCredentialsAreUnauthorized(t *testing.T) {
 	var network bitcointest.Network
 	node := startNode(t, &network, "127.250.4.1")
 	c := New(node.RPCAddr(), testUser, "wrong-"+testPassword)
-	t.Cleanup(c.Close)
 
 	_, err := c.GetNetworkInfo(t.Context())
 	g.Expect(err).To(MatchError(ErrUnauthorized))
@@ -189,6 +189,77 @@ func TestClosedConnection(t *testing.T) {
 	_, err := c.GetPeerInfo(t.Context())
 	g.Expect(err).To(MatchError(ErrConnectionClosed))
 	expectNoCredentials(g, err)
+}
+
+func TestIdleConnectionsAreBoundedForAllNodesTogether(t *testing.T) {
+	g := NewWithT(t)
+	var mu sync.Mutex
+	open := map[net.Conn]http.ConnState{} // the servers' connections
+	track := func(c net.Conn, state http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == http.StateClosed {
+			delete(open, c)
+		} else {
+			open[c] = state
+		}
+	}
+	idle := func() (n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, state := range open {
+			if state == http.StateIdle {
+				n++
+			}
+		}
+		return n
+	}
+	nodes := 2 * maxIdleConns
+	for range nodes {
+		server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"result":[],"error":null,"id":1}`)
+		}))
+		server.Config.ConnState = track
+		server.Start()
+		t.Cleanup(server.Close)
+		c := New(server.Listener.Addr().String(), testUser, testPassword)
+		g.Expect(c.GetPeerInfo(t.Context())).Error().NotTo(HaveOccurred())
+	}
+	g.Eventually(idle).Should(BeNumerically("<=", maxIdleConns),
+		"%d nodes called one after the other keep at most %d idle connections", nodes, maxIdleConns)
+}
+
+// closesSecondCall serves calls on kept-alive connections but reads the second call
+// and closes its connection without an answer, as a node that restarted between two
+// calls does to the connection the client kept. It counts the calls it read.
+func closesSecondCall(t *testing.T) (*Client, *atomic.Int32) {
+	var calls atomic.Int32
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 2 {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		_, _ = io.WriteString(w, `{"result":null,"error":null,"id":1}`)
+	})
+	return c, &calls
+}
+
+func TestReadOnlyCallIsSentAgainOnANewConnection(t *testing.T) {
+	g := NewWithT(t)
+	c, calls := closesSecondCall(t)
+	g.Expect(c.GetPeerInfo(t.Context())).Error().NotTo(HaveOccurred())
+	g.Expect(c.GetPeerInfo(t.Context())).Error().NotTo(HaveOccurred())
+	g.Expect(calls.Load()).To(BeEquivalentTo(3), "the closed call was sent once more")
+}
+
+func TestCallThatChangesTheNodeIsNeverSentTwice(t *testing.T) {
+	g := NewWithT(t)
+	c, calls := closesSecondCall(t)
+	g.Expect(c.AddNode(t.Context(), "127.0.0.2:18444", AddNodeOneTry)).To(Succeed())
+	g.Expect(c.AddNode(t.Context(), "127.0.0.2:18444", AddNodeOneTry)).To(MatchError(ErrConnectionClosed))
+	g.Expect(calls.Load()).To(BeEquivalentTo(2))
 }
 
 func TestBodyThatIsNotJSON(t *testing.T) {

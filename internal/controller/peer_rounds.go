@@ -71,7 +71,7 @@ type roundState struct {
 	finished *peerRound // ended, not yet reported
 	lastKey  string     // of the last round started
 	nextAt   time.Time  // when the next round is due, unless the key changes
-	gone     bool       // the network is gone: the last round closes the links
+	gone     bool       // the network is gone: its last round announces nothing
 	mining   miningState
 	// bansLeft: a split's bans may remain on some node; rounds lift them after healing.
 	bansLeft, bansLeftKnown bool
@@ -120,7 +120,7 @@ func (p *peerRounds) Start(ctx context.Context) error {
 	return nil
 }
 
-// of returns the state of a network, closing what an earlier network of the same
+// of returns the state of a network, dropping what an earlier network of the same
 // name left.
 func (p *peerRounds) of(network *bitcoinv1alpha1.BitcoinNetwork) *roundState {
 	if s, ok := p.states.load(network); ok {
@@ -132,8 +132,7 @@ func (p *peerRounds) of(network *bitcoinv1alpha1.BitcoinNetwork) *roundState {
 	return s
 }
 
-// forget drops a network's state; its round, if one runs, is cancelled and closes
-// the links when it ends.
+// forget drops a network's state and cancels its round, if one runs.
 func (p *peerRounds) forget(key types.NamespacedName) {
 	s, ok := p.states.forget(key)
 	if !ok {
@@ -145,9 +144,7 @@ func (p *peerRounds) forget(key types.NamespacedName) {
 	s.mu.Unlock()
 	if running {
 		cancel()
-		return
 	}
-	closeLinks(s.links)
 }
 
 // takeFinished returns the round that ended since the last call, if any.
@@ -206,7 +203,6 @@ func (p *peerRounds) start(network *bitcoinv1alpha1.BitcoinNetwork, s *roundStat
 		gone := s.gone
 		s.mu.Unlock()
 		if gone {
-			closeLinks(s.links)
 			return
 		}
 		select {

@@ -243,20 +243,16 @@ func linkTo(links map[types.UID]*rpcLink, pod types.UID, addr string, creds *cre
 	identity := addr + "/" + creds.secret + "/" + creds.version
 	link := links[pod]
 	if link == nil || link.identity != identity {
-		if link != nil {
-			link.client.Close()
-		}
 		link = &rpcLink{client: bitcoin.New(addr, creds.user, creds.password), identity: identity}
 		links[pod] = link
 	}
 	return link
 }
 
-// prune closes and drops the links whose pods are not in keep.
+// prune drops the links whose pods are not in keep.
 func prune(links map[types.UID]*rpcLink, keep map[types.UID]bool) {
-	for uid, link := range links {
+	for uid := range links {
 		if !keep[uid] {
-			link.client.Close()
 			delete(links, uid)
 		}
 	}
@@ -333,13 +329,6 @@ func failureKind(err error) string {
 }
 
 var portNumber = regexp.MustCompile(`:\d+\b`)
-
-// closeLinks closes every link of a network.
-func closeLinks(links map[types.UID]*rpcLink) {
-	for _, link := range links {
-		link.client.Close()
-	}
-}
 
 // earliestRetry is when the first of the links' nodes that are backing off is due.
 func earliestRetry(links map[types.UID]*rpcLink) time.Time {

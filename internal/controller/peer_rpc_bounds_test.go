@@ -36,7 +36,6 @@ func TestAnswersAreCutToWhatCoreSays(t *testing.T) {
 	}))
 	t.Cleanup(server.Close)
 	c := bitcoin.New(strings.TrimPrefix(server.URL, "http://"), "user", "password")
-	t.Cleanup(c.Close)
 
 	a := askNode(context.Background(), c, "pod/0", answer{})
 	g.Expect(a.err).NotTo(HaveOccurred())

@@ -44,7 +44,6 @@ func TestRoundsOfAThousandNodes(t *testing.T) {
 	}
 	creds := &credentials{secret: "scale-rpc-credentials", version: "1", user: "scale", password: "scale-password"}
 	state := r.rounds.of(network)
-	t.Cleanup(func() { closeLinks(state.links) })
 
 	for _, name := range []string{"wiring", "settled"} {
 		round := &peerRound{ready: ready, creds: creds}

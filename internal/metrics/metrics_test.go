@@ -222,7 +222,6 @@ func TestClientCallsAreObserved(t *testing.T) {
 	g := NewWithT(t)
 	reset()
 	c := bitcoin.New("127.0.0.1:1", "user", "password") // nothing listens on port 1
-	defer c.Close()
 	_, err := c.GetPeerInfo(context.Background())
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(testutil.ToFloat64(rpcFailures.WithLabelValues("getpeerinfo", reasonConnectionRefused))).To(Equal(1.0))

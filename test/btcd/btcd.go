@@ -200,7 +200,6 @@ func (n *Node) BestBlockHash(ctx context.Context) (string, error) {
 // shows it through the proxy.
 func (n *Node) AddedNodes(ctx context.Context) ([]string, error) {
 	c := n.Client()
-	defer c.Close()
 	info, err := c.GetAddedNodeInfo(ctx)
 	if err != nil {
 		return nil, err

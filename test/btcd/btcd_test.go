@@ -60,7 +60,6 @@ func TestNetwork(t *testing.T) {
 	clients := make([]*bitcoin.Client, len(nodes))
 	for i, n := range nodes {
 		clients[i] = n.Client()
-		defer clients[i].Close()
 	}
 
 	// As the operator does: add, then onetry so that Core dials at once.
@@ -185,7 +184,6 @@ func TestCoreSemantics(t *testing.T) {
 	nodes := startNodes(t, 1)
 	n := nodes[0]
 	c := n.Client()
-	defer c.Close()
 
 	// Core lists an added node at once, connected or not; btcd only once connected.
 	// Nothing listens on the harness node's own RPC port for P2P.
@@ -212,7 +210,6 @@ func TestCoreSemantics(t *testing.T) {
 		To(HaveCode(http.StatusBadRequest, -32600))
 
 	wrong := bitcoin.New(n.RPCAddr(), testUser, "wrong")
-	defer wrong.Close()
 	_, err := wrong.GetPeerInfo(ctx)
 	g.Expect(errors.Is(err, bitcoin.ErrUnauthorized)).To(BeTrue(), "%v", err)
 }

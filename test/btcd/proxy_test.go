@@ -22,7 +22,6 @@ func TestProxyWarmup(t *testing.T) {
 	g.Expect(p.listen(addr, upstream)).To(Succeed())
 	defer p.close()
 	c := bitcoin.New(addr, "u", "p")
-	defer c.Close()
 	_, err := c.GetPeerInfo(context.Background())
 	var rpcErr *bitcoin.RPCError
 	g.Expect(errors.As(err, &rpcErr)).To(BeTrue(), "%v", err)

@@ -88,7 +88,6 @@ func TestFleet(t *testing.T) {
 	g.Eventually(doubles.Nodes, timeout, interval).Should(And(HaveLen(1), HaveKey("doubles-1")))
 	g.Eventually(func() error {
 		c := bitcoin.New(ip0+":18443", "alice", "pw-doubles")
-		defer c.Close()
 		_, err := c.GetPeerInfo(ctx)
 		return err
 	}, timeout, interval).Should(MatchError(ContainSubstring("connection refused")))
@@ -138,11 +137,9 @@ func podIP(g Gomega, k8s client.Client, name string) string {
 func expectAnswers(g Gomega, ip, user, password string) {
 	ctx := context.Background()
 	c := bitcoin.New(ip+":18443", user, password)
-	defer c.Close()
 	_, err := c.GetBlockchainInfo(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	wrong := bitcoin.New(ip+":18443", user, password+"x")
-	defer wrong.Close()
 	_, err = wrong.GetBlockchainInfo(ctx)
 	g.Expect(errors.Is(err, bitcoin.ErrUnauthorized)).To(BeTrue(), "%v", err)
 }

@@ -298,7 +298,6 @@ func linkedPeers(g Gomega, n *btcd.Node, all []*btcd.Node) []string {
 // dials reports whether from holds an outbound connection to to.
 func dials(g Gomega, ctx context.Context, from, to *btcd.Node) bool {
 	c := from.Client()
-	defer c.Close()
 	peers, err := c.GetPeerInfo(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	return slices.ContainsFunc(peers, func(p bitcoin.Peer) bool { return !p.Inbound && p.Addr == to.P2PAddr() })

@@ -157,7 +157,6 @@ func p2pDiameter(g Gomega, pods []*btcd.Node) int {
 	for i, n := range pods {
 		c := n.Client()
 		peers, err := c.GetPeerInfo(context.Background())
-		c.Close()
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, p := range peers {
 			if j, ok := index[p.Addr]; ok && !p.Inbound {

@@ -33,7 +33,6 @@ func start(t *testing.T, network *bitcointest.Network, ip string) *bitcointest.N
 func client(t *testing.T, node *bitcointest.Node) *bitcoin.Client {
 	t.Helper()
 	c := bitcoin.New(node.RPCAddr(), user, password)
-	t.Cleanup(c.Close)
 	return c
 }
 
