@@ -32,26 +32,26 @@ const leaderElectionID = "bitcoin-operator.bitcoinops.io"
 
 // flags are the operator's command line.
 type flags struct {
-	metricsAddr, probeAddr string
-	metricsSecure          bool
-	metricsCertPath        string
-	enableHTTP2            bool
-	leaderElect            bool
-	leaderNamespace        string
-	leaderIdentity         string
-	leaseDuration          time.Duration
-	renewDeadline          time.Duration
-	retryPeriod            time.Duration
-	shutdownGrace          time.Duration
-	qps                    float64
-	burst, concurrency     int
-	maxNodes               int
-	peerPeriod             time.Duration
-	stuckAfter             time.Duration
-	rpcAllowIP             string
-	operatorNamespace      string
-	operatorPodLabels      string
-	defaultImage           string
+	metricsAddr, probeAddr, pprofAddr string
+	metricsSecure                     bool
+	metricsCertPath                   string
+	enableHTTP2                       bool
+	leaderElect                       bool
+	leaderNamespace                   string
+	leaderIdentity                    string
+	leaseDuration                     time.Duration
+	renewDeadline                     time.Duration
+	retryPeriod                       time.Duration
+	shutdownGrace                     time.Duration
+	qps                               float64
+	burst, concurrency                int
+	maxNodes                          int
+	peerPeriod                        time.Duration
+	stuckAfter                        time.Duration
+	rpcAllowIP                        string
+	operatorNamespace                 string
+	operatorPodLabels                 string
+	defaultImage                      string
 }
 
 func main() {
@@ -61,6 +61,7 @@ func main() {
 	flag.StringVar(&f.metricsCertPath, "metrics-cert-path", "", "Directory of the metrics endpoint's tls.crt and tls.key, reloaded when they change; empty: a self-signed certificate made at start.")
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false, "Allow HTTP/2 on the metrics endpoint (off: HTTP/1.1 only, against the HTTP/2 stream reset and rapid reset attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "", "Address of Go's pprof endpoints (/debug/pprof/), unauthenticated: bind it to loopback and port-forward. Empty: off.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas reconciles.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the operator's own (in a cluster).")
 	flag.StringVar(&f.leaderIdentity, "leader-elect-identity", os.Getenv("POD_NAME"), "This replica's name in the Lease, unique among the replicas; defaults to $POD_NAME, so that a container the kubelet restarts takes its own Lease back at once. Empty: host name and a random suffix.")
@@ -105,6 +106,13 @@ func metricsOptions(f flags) metricsserver.Options {
 }
 
 func run(f flags) error {
+	soft, err := setMemoryLimit()
+	if err != nil {
+		return err
+	}
+	if soft > 0 {
+		ctrl.Log.WithName("setup").Info("Keeping the heap under a soft memory limit", "bytes", soft)
+	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err
@@ -124,6 +132,7 @@ func run(f flags) error {
 		Scheme:                  controller.NewScheme(),
 		Metrics:                 metricsOptions(f),
 		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: f.leaderNamespace,

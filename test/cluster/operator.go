@@ -3,10 +3,13 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 )
 
 // The operator's identity, as config/default and config/local name it.
@@ -86,15 +90,44 @@ func (c *Cluster) BuildOperator(ctx context.Context) (string, error) {
 }
 
 // StartOperator runs the operator binary as a separate process with a kubeconfig,
-// free ports for its metrics and health endpoints, and extra arguments. Its log is
+// free ports for its metrics and health endpoints, and extra arguments, and tells it
+// the memory limit of config/manager's container, as the Deployment does. Its log is
 // <dir>/<name>.log.
 func (c *Cluster) StartOperator(name, binary, kubeconfig string, args ...string) (*Process, error) {
+	limit, err := OperatorMemoryLimit()
+	if err != nil {
+		return nil, err
+	}
 	args = append([]string{
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", FreePort()),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", FreePort()),
 		"--kubeconfig=" + kubeconfig,
 	}, args...)
-	return c.StartProcess(name, binary, args, "KUBECONFIG="+kubeconfig)
+	return c.StartProcess(name, binary, args, "KUBECONFIG="+kubeconfig, fmt.Sprintf("MEMORY_LIMIT=%d", limit))
+}
+
+// OperatorMemoryLimit is the memory limit, in bytes, of the operator's container in
+// config/manager/manager.yaml.
+func OperatorMemoryLimit() (int64, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "config", "manager", "manager.yaml"))
+	if err != nil {
+		return 0, err
+	}
+	var deployment appsv1.Deployment
+	docs := strings.Split(string(data), "\n---\n")
+	if err := yaml.Unmarshal([]byte(docs[len(docs)-1]), &deployment); err != nil {
+		return 0, fmt.Errorf("config/manager/manager.yaml: %w", err)
+	}
+	for _, container := range deployment.Spec.Template.Spec.Containers {
+		if limit, ok := container.Resources.Limits[corev1.ResourceMemory]; ok {
+			return limit.Value(), nil
+		}
+	}
+	return 0, fmt.Errorf("config/manager/manager.yaml: the operator's container has no memory limit")
 }
 
 // waitForGarbageCollector waits until the garbage collector collects the dependents of

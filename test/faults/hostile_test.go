@@ -13,8 +13,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/yaml"
 
 	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 	"github.com/bitcoinops/bitcoin-operator/internal/bitcoin/bitcointest"
@@ -75,7 +73,9 @@ func TestHostileTenants(t *testing.T) {
 	t.Logf("The healthy network was Connected %.1f s after it was created", time.Since(created).Seconds())
 
 	testkit.By(t, "the operator's peak memory stays far below its limit")
-	peak, limit := peakRSS(g, r), memoryLimit(g)
+	peak := peakRSS(g, r)
+	limit, err := cluster.OperatorMemoryLimit()
+	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("The operator's peak resident memory: %d MiB (limit %d MiB)", peak>>20, limit>>20)
 	g.Expect(peak).To(BeNumerically("<", limit/2))
 }
@@ -111,30 +111,4 @@ func peakRSS(g Gomega, r *replica) int64 {
 	}
 	g.Expect("VmHWM").To(BeEmpty(), "no VmHWM in /proc/<pid>/status")
 	return 0
-}
-
-// memoryLimit reads the operator container's memory limit from config/manager.
-func memoryLimit(g Gomega) int64 {
-	root, err := cluster.RepoRoot()
-	g.Expect(err).NotTo(HaveOccurred())
-	data, err := os.ReadFile(root + "/config/manager/manager.yaml")
-	g.Expect(err).NotTo(HaveOccurred())
-	var dep struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Resources struct {
-							Limits map[string]resource.Quantity `json:"limits"`
-						} `json:"resources"`
-					} `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	docs := strings.Split(string(data), "\n---\n")
-	g.Expect(yaml.Unmarshal([]byte(docs[len(docs)-1]), &dep)).To(Succeed())
-	g.Expect(dep.Spec.Template.Spec.Containers).NotTo(BeEmpty())
-	limit := dep.Spec.Template.Spec.Containers[0].Resources.Limits["memory"]
-	return limit.Value()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,32 +163,65 @@ func deploymentPod(t *testing.T, namespace, csv string) *corev1.Pod {
 var fieldAnnotation = regexp.MustCompile(`^metadata\.annotations\['(.+)'\]$`)
 
 // resolveEnv turns a container's env into NAME=value pairs, resolving the downward
-// API fields the CSV uses from the pod, as the kubelet does.
+// API fields and resources the CSV uses from the pod, as the kubelet does.
 func resolveEnv(env []corev1.EnvVar, pod *corev1.Pod) ([]string, error) {
 	var out []string
 	for _, e := range env {
-		value := e.Value
-		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				return nil, fmt.Errorf("env %s: only fieldRef is supported here", e.Name)
-			}
-			path := e.ValueFrom.FieldRef.FieldPath
-			switch m := fieldAnnotation.FindStringSubmatch(path); {
-			case m != nil:
-				value = pod.Annotations[m[1]]
-			case path == "metadata.namespace":
-				value = pod.Namespace
-			case path == "metadata.name":
-				value = pod.Name
-			case path == "spec.serviceAccountName":
-				value = pod.Spec.ServiceAccountName
-			default:
-				return nil, fmt.Errorf("env %s: field %s is not supported here", e.Name, path)
-			}
+		value, err := envVarValue(e, pod)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
 		out = append(out, e.Name+"="+value)
 	}
 	return out, nil
+}
+
+func envVarValue(e corev1.EnvVar, pod *corev1.Pod) (string, error) {
+	switch from := e.ValueFrom; {
+	case from == nil:
+		return e.Value, nil
+	case from.ResourceFieldRef != nil:
+		return resourceValue(from.ResourceFieldRef, pod)
+	case from.FieldRef != nil:
+		return fieldValue(from.FieldRef.FieldPath, pod)
+	}
+	return "", fmt.Errorf("only fieldRef and resourceFieldRef are supported here")
+}
+
+func fieldValue(path string, pod *corev1.Pod) (string, error) {
+	switch m := fieldAnnotation.FindStringSubmatch(path); {
+	case m != nil:
+		return pod.Annotations[m[1]], nil
+	case path == "metadata.namespace":
+		return pod.Namespace, nil
+	case path == "metadata.name":
+		return pod.Name, nil
+	case path == "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	}
+	return "", fmt.Errorf("field %s is not supported here", path)
+}
+
+// resourceValue is a container's limit or request in units of the divisor (1 if
+// unset), rounded up, as the kubelet gives it.
+func resourceValue(ref *corev1.ResourceFieldSelector, pod *corev1.Pod) (string, error) {
+	for _, c := range pod.Spec.Containers {
+		if c.Name != ref.ContainerName {
+			continue
+		}
+		kind, name, _ := strings.Cut(ref.Resource, ".")
+		list := map[string]corev1.ResourceList{"limits": c.Resources.Limits, "requests": c.Resources.Requests}[kind]
+		q, ok := list[corev1.ResourceName(name)]
+		if !ok {
+			return "", fmt.Errorf("container %s has no %s", c.Name, ref.Resource)
+		}
+		divisor := ref.Divisor.MilliValue()
+		if divisor == 0 {
+			divisor = 1000
+		}
+		return strconv.FormatInt((q.MilliValue()+divisor-1)/divisor, 10), nil
+	}
+	return "", fmt.Errorf("no container %q", ref.ContainerName)
 }
 
 func envValue(env []corev1.EnvVar, name string) string {
