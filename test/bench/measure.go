@@ -198,6 +198,9 @@ func (b *bench) single(ctx context.Context, s Size, unrelated int) (Result, erro
 func (b *bench) startOperator(ctx context.Context, name string) (*operator, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort())
 	args := append(slices.Clone(operatorFlags), "--metrics-bind-address="+addr, "--metrics-secure=false")
+	if pprof := os.Getenv("BENCH_PPROF"); pprof != "" && name == "operator" {
+		args = append(args, "--pprof-bind-address="+pprof) // the sizes' operator, to profile it while it works
+	}
 	p, err := b.lc.StartOperator(name, b.binary, b.kubeconfig, args...)
 	if err != nil {
 		return nil, err
@@ -360,7 +363,7 @@ func (b *bench) deleteAll(ctx context.Context, r *sizeRun) error {
 }
 
 func timeoutFor(s Size) time.Duration {
-	return 2*time.Minute + time.Duration(s.Networks*s.Nodes)*300*time.Millisecond
+	return 2*time.Minute + time.Duration(s.Networks*s.Nodes)*400*time.Millisecond
 }
 
 // waitForLeader waits until an operator holds the leader election Lease.
