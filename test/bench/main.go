@@ -65,6 +65,9 @@ func main() {
 
 func run() error {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	// Extra flags for every operator the bench runs, to measure another setting; the
+	// report lists them.
+	operatorFlags = append(operatorFlags, strings.Fields(os.Getenv("BENCH_OPERATOR_FLAGS"))...)
 	sizes, err := parseSizes(env("BENCH_SIZES", "1x3,10x3,100x3,1x100"))
 	if err != nil {
 		return err
