@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bitcoinv1alpha1 "github.com/bitcoinops/bitcoin-operator/api/v1alpha1"
 )
 
 // applyResult says what applyIfChanged did.
@@ -20,7 +23,41 @@ const (
 	unchanged applyResult = iota // the live object already matched: nothing was sent
 	created                      // the object did not exist
 	updated                      // the live object differed from what we apply
+	awaited                      // created moments ago and not in the cache yet: nothing was sent
 )
+
+// cacheLag is how long a child this operator created may be missing from its cache
+// without being applied again. Under a fleet's load the cache trails the API server by
+// up to seconds, and a reconcile in that time (another child's creation triggers one)
+// would send the object again and announce it as created twice.
+const cacheLag = 5 * time.Second
+
+// creations remembers when the operator created each network's children, by kind and
+// name, for cacheLag.
+type creations struct {
+	networkMemory[map[string]time.Time]
+}
+
+// record remembers that the child was created at now, and drops what is older than
+// cacheLag.
+func (c *creations) record(network *bitcoinv1alpha1.BitcoinNetwork, child string, now time.Time) {
+	c.update(network, func(old map[string]time.Time, _ bool) map[string]time.Time {
+		fresh := map[string]time.Time{child: now}
+		for name, at := range old {
+			if now.Sub(at) < cacheLag {
+				fresh[name] = at
+			}
+		}
+		return fresh
+	})
+}
+
+// recent tells whether the child was created less than cacheLag before now.
+func (c *creations) recent(network *bitcoinv1alpha1.BitcoinNetwork, child string, now time.Time) bool {
+	children, _ := c.load(network)
+	at, ok := children[child]
+	return ok && now.Sub(at) < cacheLag
+}
 
 // applyIfChanged server-side applies desired under fieldOwner unless the live object
 // already holds it. A no-op apply is still a PATCH request, so it first compares desired
@@ -29,15 +66,17 @@ const (
 // comparison fails until the apply has restored it.
 //
 // The live object comes from the cache, with no GET: an object the cache does not hold
-// is applied. Right after a network's creation, the cache may lag behind the previous
-// reconcile's apply, and the object is applied a second time, unchanged: a rare extra
-// request, where a GET before every create would be one per object.
+// is applied, unless justCreated says the operator created it less than cacheLag ago
+// and the cache has yet to show it (awaited; the caller comes back once cacheLag has
+// passed). A GET before every create would be one more request per object.
 func applyIfChanged[T client.Object, AC runtime.ApplyConfiguration](
 	ctx context.Context, c client.Client, key types.NamespacedName, live T, desired AC,
-	extract func(T, string) (AC, error),
+	extract func(T, string) (AC, error), justCreated bool,
 ) (applyResult, error) {
 	result := updated
 	switch err := c.Get(ctx, key, live); {
+	case apierrors.IsNotFound(err) && justCreated:
+		return awaited, nil
 	case apierrors.IsNotFound(err):
 		result = created
 	case err != nil:

@@ -53,6 +53,9 @@ type NetworkReconciler struct {
 	// rpcAuths remembers the rpcauth entry last applied to each network, so that a
 	// reconcile that runs before the cache shows it keeps it instead of salting anew.
 	rpcAuths networkMemory[bitcoin.RPCAuth]
+	// creations remembers the children created in the last cacheLag, so that a
+	// reconcile before the cache shows them neither sends nor announces them again.
+	creations creations
 }
 
 // +kubebuilder:rbac:groups=bitcoin.bitcoinops.io,resources=bitcoinnetworks,verbs=get;list;watch
@@ -93,6 +96,9 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	applyErr := r.applyChildren(ctx, network, creds, &done)
 	wait, statusErr := r.updateStatus(ctx, network, credsProblem, applyErr)
+	if done.awaiting {
+		wait = max(wait, cacheLag) // then the child is in the cache, or applied again
+	}
 	if wait > 0 && statusErr == nil && errors.Is(applyErr, reconcile.TerminalError(nil)) {
 		// The write that tells the user (TooManyNodes, ApplyFailed) was held back: a
 		// terminal error is never retried and drops RequeueAfter, so come back for it.
@@ -104,6 +110,7 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // forget drops what the reconciler remembers of a network that is gone.
 func (r *NetworkReconciler) forget(key types.NamespacedName) {
 	r.rpcAuths.forget(key)
+	r.creations.forget(key)
 	r.status.forget(key)
 }
 
@@ -128,25 +135,31 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	objs.Service.WithOwnerReferences(owner)
 	objs.StatefulSet.WithOwnerReferences(owner)
 
-	result, err := applyIfChanged(ctx, r.Client, keyOf(network, *objs.Service.Name), &corev1.Service{}, objs.Service, corev1ac.ExtractService)
+	name := *objs.Service.Name
+	result, err := applyIfChanged(ctx, r.Client, keyOf(network, name), &corev1.Service{}, objs.Service, corev1ac.ExtractService,
+		r.creations.recent(network, "Service/"+name, time.Now()))
 	if err != nil {
-		return fmt.Errorf("failed to apply Service %s: %w", *objs.Service.Name, err)
+		return fmt.Errorf("failed to apply Service %s: %w", name, err)
 	}
-	done.applied(ctx, "Service", *objs.Service.Name, result)
+	r.applied(ctx, network, done, "Service", name, result)
 
 	if np := objs.NetworkPolicy; np != nil {
 		np.WithOwnerReferences(owner)
-		result, err = applyIfChanged(ctx, r.Client, keyOf(network, *np.Name), &networkingv1.NetworkPolicy{}, np, networkingv1ac.ExtractNetworkPolicy)
+		name = *np.Name
+		result, err = applyIfChanged(ctx, r.Client, keyOf(network, name), &networkingv1.NetworkPolicy{}, np, networkingv1ac.ExtractNetworkPolicy,
+			r.creations.recent(network, "NetworkPolicy/"+name, time.Now()))
 		if err != nil {
-			return fmt.Errorf("failed to apply NetworkPolicy %s: %w", *np.Name, err)
+			return fmt.Errorf("failed to apply NetworkPolicy %s: %w", name, err)
 		}
-		done.applied(ctx, "NetworkPolicy", *np.Name, result)
+		r.applied(ctx, network, done, "NetworkPolicy", name, result)
 	}
 
 	sts := &appsv1.StatefulSet{}
-	result, err = applyIfChanged(ctx, r.Client, keyOf(network, *objs.StatefulSet.Name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet)
+	name = *objs.StatefulSet.Name
+	result, err = applyIfChanged(ctx, r.Client, keyOf(network, name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet,
+		r.creations.recent(network, "StatefulSet/"+name, time.Now()))
 	if err != nil {
-		return fmt.Errorf("failed to apply StatefulSet %s: %w", *objs.StatefulSet.Name, err)
+		return fmt.Errorf("failed to apply StatefulSet %s: %w", name, err)
 	}
 	r.rpcAuths.store(network, rpcAuth)
 	if result == updated && sts.Spec.Replicas != nil && *sts.Spec.Replicas != network.Spec.Nodes {
@@ -155,8 +168,17 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 			"Scaled StatefulSet %s from %d to %d nodes", sts.Name, *sts.Spec.Replicas, network.Spec.Nodes)
 		return nil
 	}
-	done.applied(ctx, "StatefulSet", *objs.StatefulSet.Name, result)
+	r.applied(ctx, network, done, "StatefulSet", name, result)
 	return nil
+}
+
+// applied records the result of applying a child: in the reconcile's changes and, for
+// a child it created, in what the reconciler remembers.
+func (r *NetworkReconciler) applied(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, done *changes, kind, name string, result applyResult) {
+	if result == created {
+		r.creations.record(network, kind+"/"+name, time.Now())
+	}
+	done.applied(ctx, kind, name, result)
 }
 
 // rpcAuth returns the nodes' rpcauth entry for the credentials. The entry the nodes
@@ -204,7 +226,12 @@ func appliedRPCAuth(sts *appsv1.StatefulSet) bitcoin.RPCAuth {
 // changes collects what one reconcile created and updated, to say it in one event of
 // each kind: a network coming up is one Created event, not one per object (events are
 // writes too, and a fleet coming up pays for each).
-type changes struct{ created, updated []string }
+type changes struct {
+	created, updated []string
+	// awaiting: a child created moments ago is not in the cache yet (awaited); the
+	// reconcile comes back once it should be.
+	awaiting bool
+}
 
 // create records an object the reconcile created, with what the event should say of it.
 func (c *changes) create(ctx context.Context, kind, name, detail string) {
@@ -220,6 +247,8 @@ func (c *changes) applied(ctx context.Context, kind, name string, result applyRe
 	case updated:
 		log.FromContext(ctx).Info("Updated", "kind", kind, "name", name)
 		c.updated = append(c.updated, kind+" "+name)
+	case awaited:
+		c.awaiting = true
 	}
 }
 
