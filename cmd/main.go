@@ -71,7 +71,7 @@ func main() {
 	flag.DurationVar(&f.shutdownGrace, "graceful-shutdown-timeout", 8*time.Second, "How long the reconcilers and peer rounds get to stop on SIGTERM before the Lease is released; shorter than the pod's terminationGracePeriodSeconds (10 s).")
 	flag.Float64Var(&f.qps, "kube-api-qps", 200, "Requests per second to the Kubernetes API, sustained.")
 	flag.IntVar(&f.burst, "kube-api-burst", 400, "Requests to the Kubernetes API in a burst.")
-	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 16, "Networks each reconciler works on at once.")
+	flag.IntVar(&f.concurrency, "max-concurrent-reconciles", 64, "Networks each reconciler works on at once; a reconcile mostly waits on the API server.")
 	flag.IntVar(&f.maxNodes, "max-nodes-per-network", 0, "The most nodes a network may have (spec.nodes); a network above it is Degraded (TooManyNodes) and keeps its objects as they are. 0: the API's maximum, 1000.")
 	flag.DurationVar(&f.peerPeriod, "peer-period", 30*time.Second, "How often the nodes of a settled network are asked for their peers and chain.")
 	flag.DurationVar(&f.stuckAfter, "rollout-stuck-after", controller.DefaultStuckAfter, "How long a node's pod may wait in ImagePullBackOff, ErrImagePull or CrashLoopBackOff before its network is Degraded (RolloutStuck).")
