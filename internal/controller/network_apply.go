@@ -40,9 +40,9 @@ type creations struct {
 
 // record remembers that the child was created at now, and drops what is older than
 // cacheLag.
-func (c *creations) record(network *bitcoinv1alpha1.BitcoinNetwork, child string, now time.Time) {
+func (c *creations) record(network *bitcoinv1alpha1.BitcoinNetwork, kind, name string, now time.Time) {
 	c.update(network, func(old map[string]time.Time, _ bool) map[string]time.Time {
-		fresh := map[string]time.Time{child: now}
+		fresh := map[string]time.Time{kind + "/" + name: now}
 		for name, at := range old {
 			if now.Sub(at) < cacheLag {
 				fresh[name] = at
@@ -53,9 +53,9 @@ func (c *creations) record(network *bitcoinv1alpha1.BitcoinNetwork, child string
 }
 
 // recent tells whether the child was created less than cacheLag before now.
-func (c *creations) recent(network *bitcoinv1alpha1.BitcoinNetwork, child string, now time.Time) bool {
+func (c *creations) recent(network *bitcoinv1alpha1.BitcoinNetwork, kind, name string, now time.Time) bool {
 	children, _ := c.load(network)
-	at, ok := children[child]
+	at, ok := children[kind+"/"+name]
 	return ok && now.Sub(at) < cacheLag
 }
 

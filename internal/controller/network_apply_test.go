@@ -19,14 +19,14 @@ func TestCreationsAreRememberedForTheCacheLag(t *testing.T) {
 	var c creations
 	a, b := testNetwork("a", "uid-a"), testNetwork("b", "uid-b")
 	now := time.Now()
-	c.record(a, "Service/a", now)
+	c.record(a, "Service", "a", now)
 
-	g.Expect(c.recent(a, "Service/a", now.Add(cacheLag-time.Millisecond))).To(BeTrue())
-	g.Expect(c.recent(a, "Service/a", now.Add(cacheLag))).To(BeFalse(), "the cache has had its time")
-	g.Expect(c.recent(a, "StatefulSet/a", now)).To(BeFalse())
-	g.Expect(c.recent(b, "Service/a", now)).To(BeFalse())
+	g.Expect(c.recent(a, "Service", "a", now.Add(cacheLag-time.Millisecond))).To(BeTrue())
+	g.Expect(c.recent(a, "Service", "a", now.Add(cacheLag))).To(BeFalse(), "the cache has had its time")
+	g.Expect(c.recent(a, "StatefulSet", "a", now)).To(BeFalse())
+	g.Expect(c.recent(b, "Service", "a", now)).To(BeFalse())
 
-	c.record(a, "StatefulSet/a", now.Add(cacheLag))
+	c.record(a, "StatefulSet", "a", now.Add(cacheLag))
 	children, _ := c.load(a)
 	g.Expect(children).To(HaveLen(1), "what is older than the cache lag is dropped")
 }

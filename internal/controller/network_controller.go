@@ -137,7 +137,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 
 	name := *objs.Service.Name
 	result, err := applyIfChanged(ctx, r.Client, keyOf(network, name), &corev1.Service{}, objs.Service, corev1ac.ExtractService,
-		r.creations.recent(network, "Service/"+name, time.Now()))
+		r.justCreated(network, "Service", name))
 	if err != nil {
 		return fmt.Errorf("failed to apply Service %s: %w", name, err)
 	}
@@ -147,7 +147,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 		np.WithOwnerReferences(owner)
 		name = *np.Name
 		result, err = applyIfChanged(ctx, r.Client, keyOf(network, name), &networkingv1.NetworkPolicy{}, np, networkingv1ac.ExtractNetworkPolicy,
-			r.creations.recent(network, "NetworkPolicy/"+name, time.Now()))
+			r.justCreated(network, "NetworkPolicy", name))
 		if err != nil {
 			return fmt.Errorf("failed to apply NetworkPolicy %s: %w", name, err)
 		}
@@ -157,7 +157,7 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	sts := &appsv1.StatefulSet{}
 	name = *objs.StatefulSet.Name
 	result, err = applyIfChanged(ctx, r.Client, keyOf(network, name), sts, objs.StatefulSet, appsv1ac.ExtractStatefulSet,
-		r.creations.recent(network, "StatefulSet/"+name, time.Now()))
+		r.justCreated(network, "StatefulSet", name))
 	if err != nil {
 		return fmt.Errorf("failed to apply StatefulSet %s: %w", name, err)
 	}
@@ -172,11 +172,16 @@ func (r *NetworkReconciler) applyChildren(ctx context.Context, network *bitcoinv
 	return nil
 }
 
+// justCreated tells whether the reconciler created the child less than cacheLag ago.
+func (r *NetworkReconciler) justCreated(network *bitcoinv1alpha1.BitcoinNetwork, kind, name string) bool {
+	return r.creations.recent(network, kind, name, time.Now())
+}
+
 // applied records the result of applying a child: in the reconcile's changes and, for
-// a child it created, in what the reconciler remembers.
+// a child it created, in what the reconciler remembers (see justCreated).
 func (r *NetworkReconciler) applied(ctx context.Context, network *bitcoinv1alpha1.BitcoinNetwork, done *changes, kind, name string, result applyResult) {
 	if result == created {
-		r.creations.record(network, kind+"/"+name, time.Now())
+		r.creations.record(network, kind, name, time.Now())
 	}
 	done.applied(ctx, kind, name, result)
 }
